@@ -1,0 +1,1 @@
+//! Levqor workspace suite: examples, benches and end-to-end tests.
