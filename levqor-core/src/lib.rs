@@ -5,11 +5,25 @@
 //! auth and configuration. The crate is synchronous, uses threads, and knows
 //! nothing of HTTP or command lines: `levqor-http` and `levqor-cli` are thin
 //! front ends onto it.
+//!
+//! Start with [`LevqorBuilder`] (or [`Levqor::open`]) to assemble a system
+//! from a [`Config`].
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod connectors;
+pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod json;
+pub mod observability;
+pub mod queue;
+pub mod storage;
+pub mod users;
 
+pub use app::{Levqor, LevqorBuilder, Stores};
+pub use config::Config;
 pub use error::{Error, ErrorKind, FieldError, Result};

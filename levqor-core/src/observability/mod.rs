@@ -1,0 +1,5 @@
+//! Observability: in-process metrics rendered in the Prometheus text format.
+
+mod metrics;
+
+pub use metrics::{LATENCY_BUCKETS, Metrics};

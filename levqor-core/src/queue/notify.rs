@@ -1,0 +1,34 @@
+//! Wake-ups for idle in-process workers: an enqueue bumps a generation
+//! counter and wakes every waiter, so a new job is picked up at once instead
+//! of after a poll interval.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// A generation counter with a condition variable.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Notifier {
+    /// Current generation; read it before looking for work.
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Signals new work.
+    pub fn notify(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.cond.notify_all();
+    }
+
+    /// Waits until the generation moves past `seen` or `timeout` passes.
+    pub fn wait(&self, seen: u64, timeout: Duration) {
+        let g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.cond.wait_timeout_while(g, timeout, |g| *g == seen);
+        drop(result);
+    }
+}

@@ -1,0 +1,112 @@
+//! The job store contract. Backends implement it; it names no backend type.
+
+use super::job::{Completion, Enqueued, Job, JobFilter, NewJob, QueueCounts, WorkerInfo};
+use crate::error::Result;
+
+/// Outcome of a cancellation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job was waiting and is now cancelled.
+    Cancelled,
+    /// The job exists but is running or finished.
+    NotCancellable,
+    /// No such job.
+    NotFound,
+}
+
+/// Durable storage of jobs.
+///
+/// Invariants every implementation keeps:
+/// - `enqueue_batch` commits all its jobs before returning.
+/// - `claim` hands a job to one worker at a time: a job is `running` with a
+///   lease owner and expiry; a job whose lease has expired is claimable again
+///   (or dead once its attempts are spent). Each claim counts an attempt.
+/// - `complete` applies only when the reporting worker still owns the lease.
+pub trait JobStore: Send + Sync {
+    /// Inserts jobs in one transaction. A job whose `(user_id,
+    /// idempotency_key)` already exists is not inserted; its entry reports the
+    /// existing job with `created: false`.
+    ///
+    /// # Errors
+    /// Storage errors fail the whole batch.
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>>;
+
+    /// One job by id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn get(&self, id: &str) -> Result<Option<Job>>;
+
+    /// Jobs newest first, after the cursor.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn list(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+
+    /// Cancels a waiting (queued or retry-pending) job.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn cancel(&self, id: &str, now_ms: i64) -> Result<CancelOutcome>;
+
+    /// Expires lost leases, then claims up to `max` ready jobs for `worker_id`
+    /// (highest priority first, then oldest `run_at`), counting an attempt.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn claim(&self, worker_id: &str, max: usize, now_ms: i64, lease_ms: i64) -> Result<Vec<Job>>;
+
+    /// Extends the leases of these jobs if `worker_id` still owns them;
+    /// returns how many were extended.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn heartbeat(&self, worker_id: &str, job_ids: &[String], now_ms: i64, lease_ms: i64)
+    -> Result<usize>;
+
+    /// Records completions in one transaction; each entry says whether it was
+    /// applied (false: the worker had lost its lease).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>>;
+
+    /// Gives unfinished jobs back (worker shutting down): they return to
+    /// `queued` and the attempt is not counted.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn release(&self, worker_id: &str, job_ids: &[String]) -> Result<usize>;
+
+    /// Counts by status, oldest ready job age, live workers.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn counts(&self, now_ms: i64, worker_ttl_ms: i64) -> Result<QueueCounts>;
+
+    /// Requeues dead jobs (all when `ids` is `None`) with attempts reset;
+    /// ids that are not dead are ignored. Returns how many were requeued.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn retry_dead(&self, ids: Option<&[String]>, now_ms: i64) -> Result<usize>;
+
+    /// The earliest `run_at` among waiting jobs, so an idle worker knows how
+    /// long it may sleep.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn next_run_at(&self) -> Result<Option<i64>>;
+
+    /// Records (or refreshes) a worker's presence.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn worker_seen(&self, info: &WorkerInfo, now_ms: i64) -> Result<()>;
+
+    /// Removes a worker's presence record.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn worker_gone(&self, worker_id: &str) -> Result<()>;
+}
