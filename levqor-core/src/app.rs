@@ -31,6 +31,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Credits ledger.
+    pub ledger: Arc<dyn crate::billing::LedgerStore>,
     /// The SQLite store itself (ping, maintenance).
     pub sqlite: SqliteStore,
 }
@@ -42,6 +44,7 @@ impl Stores {
             jobs: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
             sqlite: store,
         }
     }

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod connectors;

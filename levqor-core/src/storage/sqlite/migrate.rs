@@ -8,8 +8,10 @@ use super::sql_err;
 use crate::error::{Error, Result};
 
 /// `(version, name, sql)` of every migration this binary knows.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "foundation", include_str!("../../../migrations/0001_foundation.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
+    (2, "ledger", include_str!("../../../migrations/0002_ledger.sql")),
+];
 
 /// The highest migration version applied to this database (0 when new).
 ///

@@ -97,10 +97,24 @@ impl UserStore for SqliteStore {
                 .execute(
                     "INSERT INTO users (id, email_bidx, email_ct, name_ct, role, credits, \
                      referral_code, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT(email_bidx) DO NOTHING",
-                    params![id, bidx, email_ct, name_ct, new.role.as_str(), new.credits, referral, now_ms],
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?7) ON CONFLICT(email_bidx) DO NOTHING",
+                    params![id, bidx, email_ct, name_ct, new.role.as_str(), referral, now_ms],
                 )
                 .map_err(sql_err)?;
+            if n == 1 && new.credits > 0 {
+                // The starting balance is a ledger entry like any other.
+                super::ledger::apply_in(
+                    tx,
+                    &[crate::billing::NewEntry {
+                        user_id: id.clone(),
+                        kind: crate::billing::EntryKind::Grant,
+                        amount: new.credits,
+                        reference: Some("signup".into()),
+                        idempotency_key: Some(format!("signup:{id}")),
+                    }],
+                    now_ms,
+                )?;
+            }
             Ok(n == 1)
         })?;
         let user = self
