@@ -17,8 +17,8 @@ use crate::queue::{
     HandlerRegistry, JobHandler, JobStore, Notifier, Queue, QueueSettings, WorkerOptions,
     WorkerPool,
 };
-use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::storage::SqliteStore;
+use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::users::{NewUser, Role, User, UserStore, normalize_email};
 
 /// Every store the system uses, as trait objects so that another backend
@@ -33,6 +33,12 @@ pub struct Stores {
     pub keys: Arc<dyn ApiKeyStore>,
     /// Credits ledger.
     pub ledger: Arc<dyn crate::billing::LedgerStore>,
+    /// Token families, refresh tokens, access-token revocation.
+    pub tokens: Arc<dyn crate::auth::TokenStore>,
+    /// Audit log.
+    pub audit: Arc<dyn crate::audit::AuditStore>,
+    /// Feature flags.
+    pub flags: Arc<dyn crate::flags::FlagStore>,
     /// The SQLite store itself (ping, maintenance).
     pub sqlite: SqliteStore,
 }
@@ -45,6 +51,9 @@ impl Stores {
             users: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             ledger: Arc::new(store.clone()),
+            tokens: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
+            flags: Arc::new(store.clone()),
             sqlite: store,
         }
     }
@@ -120,10 +129,17 @@ impl LevqorBuilder {
             handlers,
             self.clock.clone(),
             notifier,
-            QueueSettings { lease_ms: self.config.lease_ms },
+            QueueSettings {
+                lease_ms: self.config.lease_ms,
+            },
             self.group_commit,
         );
+        let limits = Arc::new(crate::ratelimit::RateLimits::in_memory(
+            &self.config,
+            self.clock.clone(),
+        ));
         Ok(Levqor {
+            limits,
             started_at: self.clock.now_ms(),
             config: self.config,
             secrets,
@@ -154,11 +170,15 @@ pub struct Levqor {
     pub metrics: Arc<Metrics>,
     /// Epoch ms when opened.
     pub started_at: i64,
+    /// Rate-limit policies and their limiter.
+    pub limits: Arc<crate::ratelimit::RateLimits>,
 }
 
 impl std::fmt::Debug for Levqor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Levqor").field("db", &self.config.db).finish()
+        f.debug_struct("Levqor")
+            .field("db", &self.config.db)
+            .finish()
     }
 }
 
@@ -189,7 +209,10 @@ impl Levqor {
             lease_ms: self.config.lease_ms,
             poll_ms: self.config.poll_ms,
             claim_batch: self.config.claim_batch,
-            backoff: Backoff { base_ms: self.config.retry_base_ms, max_ms: self.config.retry_max_ms },
+            backoff: Backoff {
+                base_ms: self.config.retry_base_ms,
+                max_ms: self.config.retry_max_ms,
+            },
         }
     }
 
@@ -207,11 +230,19 @@ impl Levqor {
         if !presented.starts_with("lvq_") || presented.len() > 200 {
             return Err(bad());
         }
-        let (record, role) = self.stores.keys.find_key(&sha256_hex(presented.as_bytes()))?.ok_or_else(bad)?;
+        let (record, role) = self
+            .stores
+            .keys
+            .find_key(&sha256_hex(presented.as_bytes()))?
+            .ok_or_else(bad)?;
         if record.revoked_at.is_some() || !key_matches(presented, &record) {
             return Err(bad());
         }
-        Ok(Principal { user_id: record.user_id, role, key_id: Some(record.id) })
+        Ok(Principal {
+            user_id: record.user_id,
+            role,
+            key_id: Some(record.id),
+        })
     }
 
     /// Creates an API key for the user with `email` (creating the user with
@@ -223,7 +254,12 @@ impl Levqor {
         let email = normalize_email(email)?;
         let now = self.clock.now_ms();
         let (user, _) = self.stores.users.upsert_by_email(
-            &NewUser { email, name: None, role, credits: self.config.free_credits },
+            &NewUser {
+                email,
+                name: None,
+                role,
+                credits: self.config.free_credits,
+            },
             now,
         )?;
         let key = mint_api_key(&user.id, now);

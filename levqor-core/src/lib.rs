@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod clock;
@@ -18,10 +19,12 @@ pub mod config;
 pub mod connectors;
 pub mod crypto;
 pub mod error;
+pub mod flags;
 pub mod ids;
 pub mod json;
 pub mod observability;
 pub mod queue;
+pub mod ratelimit;
 pub mod storage;
 pub mod users;
 

@@ -1,5 +1,12 @@
-//! Authentication: API keys (stored as SHA-256 hashes) and the principal a
-//! request acts as.
+//! Authentication: API keys (stored as SHA-256 hashes), access and refresh
+//! tokens ([`tokens`]), request authentication and the token endpoints
+//! ([`session`]), and the principal a request acts as.
+
+pub mod session;
+pub mod tokens;
+
+pub use session::{Credentials, TokenPair, parse_bearer};
+pub use tokens::{TokenSigner, TokenStore};
 
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::Result;
@@ -69,7 +76,10 @@ pub fn mint_api_key(user_id: &str, now_ms: i64) -> NewApiKey {
 
 /// Whether `presented` hashes to `record`'s hash (constant time).
 pub fn key_matches(presented: &str, record: &ApiKeyRecord) -> bool {
-    ct_eq(sha256_hex(presented.as_bytes()).as_bytes(), record.key_hash.as_bytes())
+    ct_eq(
+        sha256_hex(presented.as_bytes()).as_bytes(),
+        record.key_hash.as_bytes(),
+    )
 }
 
 /// Durable storage of API keys.

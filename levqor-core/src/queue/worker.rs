@@ -41,7 +41,10 @@ impl Default for WorkerOptions {
             lease_ms: 30_000,
             poll_ms: 100,
             claim_batch: 16,
-            backoff: Backoff { base_ms: 1_000, max_ms: 3_600_000 },
+            backoff: Backoff {
+                base_ms: 1_000,
+                max_ms: 3_600_000,
+            },
         }
     }
 }
@@ -77,7 +80,9 @@ pub struct WorkerPool {
 
 impl std::fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerPool").field("worker_id", &self.shared.worker_id).finish()
+        f.debug_struct("WorkerPool")
+            .field("worker_id", &self.shared.worker_id)
+            .finish()
     }
 }
 
@@ -176,7 +181,9 @@ impl Shared {
             last = Instant::now();
             let now = self.clock.now_ms();
             let ids: Vec<String> = self.lock_in_flight().iter().cloned().collect();
-            let _ = self.store.heartbeat(&self.worker_id, &ids, now, self.opts.lease_ms);
+            let _ = self
+                .store
+                .heartbeat(&self.worker_id, &ids, now, self.opts.lease_ms);
             let _ = self.store.worker_seen(&info, now);
         }
     }
@@ -211,7 +218,8 @@ impl Shared {
                 self.notifier.wait(seen, self.idle_wait());
                 continue;
             }
-            self.lock_in_flight().extend(jobs.iter().map(|j| j.id.clone()));
+            self.lock_in_flight()
+                .extend(jobs.iter().map(|j| j.id.clone()));
             self.run_batch(jobs);
         }
     }
@@ -301,7 +309,10 @@ impl Shared {
 
     fn run_one(&self, job: &Job) -> Outcome {
         let result = match self.handlers.get(&job.kind) {
-            None => Err(JobError::permanent(format!("no handler registered for kind `{}`", job.kind))),
+            None => Err(JobError::permanent(format!(
+                "no handler registered for kind `{}`",
+                job.kind
+            ))),
             Some(h) => run_with_timeout(h.clone(), job, self.stopping()),
         };
         match result {
@@ -311,7 +322,10 @@ impl Shared {
                     let at_least = e.retry_after_ms.unwrap_or(0);
                     self.clock.now_ms() + self.opts.backoff.delay_ms(job.attempts, at_least)
                 });
-                Outcome::Failed { error: e.message, retry_at }
+                Outcome::Failed {
+                    error: e.message,
+                    retry_at,
+                }
             }
         }
     }
@@ -335,12 +349,14 @@ fn run_with_timeout(
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let job2 = job.clone();
     let flag = cancelled.clone();
-    let spawned = std::thread::Builder::new().name("levqor-job".into()).spawn(move || {
-        let ctx = JobContext::new(&job2, Some(deadline), &flag);
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)))
-            .unwrap_or_else(|_| Err(JobError::retryable("handler panicked")));
-        let _ = tx.send(r);
-    });
+    let spawned = std::thread::Builder::new()
+        .name("levqor-job".into())
+        .spawn(move || {
+            let ctx = JobContext::new(&job2, Some(deadline), &flag);
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)))
+                .unwrap_or_else(|_| Err(JobError::retryable("handler panicked")));
+            let _ = tx.send(r);
+        });
     if spawned.is_err() {
         return Err(JobError::retryable("could not start a thread for the job"));
     }
