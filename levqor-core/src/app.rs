@@ -9,7 +9,7 @@ use crate::auth::{ApiKeyStore, NewApiKey, Principal, key_matches, mint_api_key};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Secrets};
 use crate::connectors::ConnectorRegistry;
-use crate::crypto::{Cipher, sha256_hex};
+use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
 use crate::queue::retry::Backoff;
@@ -112,7 +112,7 @@ impl LevqorBuilder {
     pub fn open(self) -> Result<Levqor> {
         let secrets = Secrets::load(&self.config)?;
         let pii = PiiKeys {
-            cipher: Cipher::new(secrets.encryption_key),
+            cipher: crate::users::pii::cipher(&self.config, &secrets)?,
             blind_index_key: secrets.blind_index_key.clone(),
         };
         let opts = SqliteOptions {
@@ -264,6 +264,13 @@ impl Levqor {
         )?;
         let key = mint_api_key(&user.id, now);
         self.stores.keys.insert_key(&key.record)?;
+        let details = serde_json::json!({"key_id": key.record.id, "via": "operator"});
+        self.audit(
+            crate::audit::Action::KeyCreated,
+            None,
+            Some(&user.id),
+            details,
+        )?;
         Ok((user, key))
     }
 
@@ -273,7 +280,8 @@ impl Levqor {
     /// [`Error::NotFound`] when no active key has this id.
     pub fn revoke_api_key(&self, key_id: &str) -> Result<()> {
         if self.stores.keys.revoke_key(key_id, self.clock.now_ms())? {
-            Ok(())
+            let details = serde_json::json!({"key_id": key_id});
+            self.audit(crate::audit::Action::KeyRevoked, None, None, details)
         } else {
             Err(Error::NotFound("api key"))
         }

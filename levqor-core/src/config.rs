@@ -88,6 +88,24 @@ pub struct Config {
     pub encryption_key: Option<String>,
     /// Explicit blind-index key (`LEVQOR_BLIND_INDEX_KEY`).
     pub blind_index_key: Option<String>,
+    /// Retired encryption keys that still decrypt (`LEVQOR_OLD_ENCRYPTION_KEYS`,
+    /// comma-separated hex), kept until `levqor keys rotate` has run.
+    pub old_encryption_keys: Vec<String>,
+    /// Email domains refused at signup (`LEVQOR_DISPOSABLE_DOMAINS`,
+    /// comma-separated; default a short list of well-known throwaway services).
+    pub disposable_domains: Vec<String>,
+}
+
+/// Default of `LEVQOR_DISPOSABLE_DOMAINS`.
+pub const DISPOSABLE_DOMAINS: &str = "mailinator.com,guerrillamail.com,10minutemail.com,\
+    tempmail.com,temp-mail.org,yopmail.com,trashmail.com,sharklasers.com,getnada.com,\
+    dispostable.com,maildrop.cc,throwawaymail.com";
+
+fn csv(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 impl Default for Config {
@@ -115,6 +133,8 @@ impl Default for Config {
             jwt_secret: None,
             encryption_key: None,
             blind_index_key: None,
+            old_encryption_keys: Vec::new(),
+            disposable_domains: csv(DISPOSABLE_DOMAINS),
         }
     }
 }
@@ -214,6 +234,12 @@ impl Config {
             jwt_secret: get("LEVQOR_JWT_SECRET"),
             encryption_key: get("LEVQOR_ENCRYPTION_KEY"),
             blind_index_key: get("LEVQOR_BLIND_INDEX_KEY"),
+            old_encryption_keys: get("LEVQOR_OLD_ENCRYPTION_KEYS")
+                .map(|s| csv(&s))
+                .unwrap_or_default(),
+            disposable_domains: get("LEVQOR_DISPOSABLE_DOMAINS")
+                .map(|s| csv(&s))
+                .unwrap_or(d.disposable_domains),
         };
         Ok(cfg)
     }

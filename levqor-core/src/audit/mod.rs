@@ -145,12 +145,6 @@ pub trait AuditStore: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn events_about(&self, user_id: &str) -> Result<Vec<AuditEvent>>;
-
-    /// Replaces `user_id` by `pseudonym` as actor and subject (erasure).
-    ///
-    /// # Errors
-    /// Storage errors.
-    fn pseudonymise(&self, user_id: &str, pseudonym: &str) -> Result<usize>;
 }
 
 /// Options of [`Levqor::list_audit`].

@@ -1,6 +1,11 @@
 //! Users: identity, role and credit balance. Email and name are PII: stored
 //! encrypted, found through a keyed blind index.
 
+pub mod pii;
+pub mod service;
+
+pub use service::Signup;
+
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
@@ -123,6 +128,35 @@ pub struct NewUser {
     pub credits: i64,
 }
 
+/// Facts recorded about a self-service signup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignupFacts {
+    /// The referrer's user id, when a valid referral code was given.
+    pub referred_by: Option<String>,
+    /// SHA-256 of the device id given at signup.
+    pub device_hash: Option<String>,
+}
+
+/// Changes to a profile; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New locale.
+    pub locale: Option<String>,
+    /// New marketing consent.
+    pub marketing_opt_in: Option<bool>,
+    /// New role (admins only).
+    pub role: Option<Role>,
+}
+
+impl UserPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == UserPatch::default()
+    }
+}
+
 /// Durable storage of users. PII handling (encryption, blind index) is the
 /// implementation's duty, with the keys it was built with.
 pub trait UserStore: Send + Sync {
@@ -144,6 +178,46 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// Creates a user unless the email is taken (`None` then), with the
+    /// starting credits as a ledger entry.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn create_user(&self, new: &NewUser, facts: &SignupFacts, now_ms: i64) -> Result<Option<User>>;
+
+    /// Applies a patch; `None` when the user does not exist.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn patch_user(&self, id: &str, patch: &UserPatch, now_ms: i64) -> Result<Option<User>>;
+
+    /// The user whose referral code is `code`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn find_user_by_referral_code(&self, code: &str) -> Result<Option<User>>;
+
+    /// Users newest first, older than `cursor` (an id), at most `limit`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn list_users(&self, cursor: Option<&str>, limit: usize) -> Result<Vec<User>>;
+
+    /// Erases a user in one transaction: the profile row, API keys, tokens
+    /// and jobs are deleted; ledger entries and audit events are kept under
+    /// `pseudonym`. Returns whether the user existed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn erase_user(&self, id: &str, pseudonym: &str, now_ms: i64) -> Result<bool>;
+
+    /// Re-encrypts every PII value not written under the current key;
+    /// returns how many rows changed.
+    ///
+    /// # Errors
+    /// A value no known key decrypts; storage errors.
+    fn reencrypt_pii(&self) -> Result<usize>;
 }
 
 #[cfg(test)]

@@ -72,29 +72,6 @@ impl AuditStore for SqliteStore {
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
         })
     }
-
-    fn pseudonymise(&self, user_id: &str, pseudonym: &str) -> Result<usize> {
-        self.write(|tx| {
-            let a = tx
-                .execute(
-                    "UPDATE audit_events SET actor_id = ?2 WHERE actor_id = ?1",
-                    params![user_id, pseudonym],
-                )
-                .map_err(sql_err)?;
-            let s = tx
-                .execute(
-                    "UPDATE audit_events SET subject_id = ?2 WHERE subject_id = ?1",
-                    params![user_id, pseudonym],
-                )
-                .map_err(sql_err)?;
-            tx.execute(
-                "UPDATE flag_changes SET actor_id = ?2 WHERE actor_id = ?1",
-                params![user_id, pseudonym],
-            )
-            .map_err(sql_err)?;
-            Ok(a + s)
-        })
-    }
 }
 
 fn state_of(text: &str) -> Result<FlagState> {

@@ -7,7 +7,7 @@ use super::{SqliteStore, sql_err};
 use crate::auth::{ApiKeyRecord, ApiKeyStore};
 use crate::crypto::{Cipher, hmac_hex};
 use crate::error::{Error, Result};
-use crate::users::{NewUser, Role, User, UserStore};
+use crate::users::{NewUser, Role, SignupFacts, User, UserPatch, UserStore};
 
 /// Keys protecting PII at rest.
 #[derive(Clone, Debug)]
@@ -85,45 +85,58 @@ impl SqliteStore {
     }
 }
 
+fn insert_user(
+    tx: &rusqlite::Transaction<'_>,
+    pii: &PiiKeys,
+    new: &NewUser,
+    facts: &SignupFacts,
+    now_ms: i64,
+) -> Result<Option<String>> {
+    let id = crate::ids::new_id("usr", now_ms);
+    let referral = crate::ids::random_token(5).to_uppercase();
+    let n = tx
+        .execute(
+            "INSERT INTO users (id, email_bidx, email_ct, name_ct, role, credits, \
+             referral_code, created_at, updated_at, referred_by, signup_device) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?7, ?8, ?9) ON CONFLICT(email_bidx) DO NOTHING",
+            params![
+                id,
+                pii.email_index(&new.email),
+                pii.cipher.encrypt(&new.email),
+                new.name.as_deref().map(|n| pii.cipher.encrypt(n)),
+                new.role.as_str(),
+                referral,
+                now_ms,
+                facts.referred_by,
+                facts.device_hash
+            ],
+        )
+        .map_err(sql_err)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if new.credits > 0 {
+        // The starting balance is a ledger entry like any other.
+        super::ledger::apply_in(
+            tx,
+            &[crate::billing::NewEntry {
+                user_id: id.clone(),
+                kind: crate::billing::EntryKind::Grant,
+                amount: new.credits,
+                reference: Some("signup".into()),
+                idempotency_key: Some(format!("signup:{id}")),
+            }],
+            now_ms,
+        )?;
+    }
+    Ok(Some(id))
+}
+
 impl UserStore for SqliteStore {
     fn upsert_by_email(&self, new: &NewUser, now_ms: i64) -> Result<(User, bool)> {
         let bidx = self.pii.email_index(&new.email);
-        let id = crate::ids::new_id("usr", now_ms);
-        let email_ct = self.pii.cipher.encrypt(&new.email);
-        let name_ct = new.name.as_deref().map(|n| self.pii.cipher.encrypt(n));
-        let referral = crate::ids::random_token(5).to_uppercase();
         let created = self.write(|tx| {
-            let n = tx
-                .execute(
-                    "INSERT INTO users (id, email_bidx, email_ct, name_ct, role, credits, \
-                     referral_code, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?7) ON CONFLICT(email_bidx) DO NOTHING",
-                    params![
-                        id,
-                        bidx,
-                        email_ct,
-                        name_ct,
-                        new.role.as_str(),
-                        referral,
-                        now_ms
-                    ],
-                )
-                .map_err(sql_err)?;
-            if n == 1 && new.credits > 0 {
-                // The starting balance is a ledger entry like any other.
-                super::ledger::apply_in(
-                    tx,
-                    &[crate::billing::NewEntry {
-                        user_id: id.clone(),
-                        kind: crate::billing::EntryKind::Grant,
-                        amount: new.credits,
-                        reference: Some("signup".into()),
-                        idempotency_key: Some(format!("signup:{id}")),
-                    }],
-                    now_ms,
-                )?;
-            }
-            Ok(n == 1)
+            Ok(insert_user(tx, &self.pii, new, &SignupFacts::default(), now_ms)?.is_some())
         })?;
         let user = self
             .user_where("email_bidx = ?1", &bidx)?
@@ -137,6 +150,117 @@ impl UserStore for SqliteStore {
 
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         self.user_where("email_bidx = ?1", &self.pii.email_index(email))
+    }
+
+    fn create_user(&self, new: &NewUser, facts: &SignupFacts, now_ms: i64) -> Result<Option<User>> {
+        let id = self.write(|tx| insert_user(tx, &self.pii, new, facts, now_ms))?;
+        match id {
+            Some(id) => self.get_user(&id),
+            None => Ok(None),
+        }
+    }
+
+    fn patch_user(&self, id: &str, p: &UserPatch, now_ms: i64) -> Result<Option<User>> {
+        let name_ct = p.name.as_deref().map(|n| self.pii.cipher.encrypt(n));
+        let n = self.write(|tx| {
+            tx.execute(
+                "UPDATE users SET name_ct = COALESCE(?2, name_ct), locale = COALESCE(?3, locale), \
+                 marketing_opt_in = COALESCE(?4, marketing_opt_in), role = COALESCE(?5, role), \
+                 updated_at = ?6 WHERE id = ?1",
+                params![
+                    id,
+                    name_ct,
+                    p.locale,
+                    p.marketing_opt_in,
+                    p.role.map(Role::as_str),
+                    now_ms
+                ],
+            )
+            .map_err(sql_err)
+        })?;
+        if n == 0 { Ok(None) } else { self.get_user(id) }
+    }
+
+    fn find_user_by_referral_code(&self, code: &str) -> Result<Option<User>> {
+        self.user_where("referral_code = ?1", code)
+    }
+
+    fn list_users(&self, cursor: Option<&str>, limit: usize) -> Result<Vec<User>> {
+        let raw = self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLS} FROM users WHERE (?1 IS NULL OR id < ?1) \
+                     ORDER BY id DESC LIMIT ?2"
+                ))
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![cursor, limit as i64], raw_user)
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })?;
+        raw.into_iter().map(|r| self.decrypt_user(r)).collect()
+    }
+
+    fn erase_user(&self, id: &str, pseudonym: &str, _now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            let exists = tx
+                .query_row("SELECT 1 FROM users WHERE id = ?1", [id], |_| Ok(()))
+                .optional()
+                .map_err(sql_err)?
+                .is_some();
+            if !exists {
+                return Ok(false);
+            }
+            let both = params![id, pseudonym];
+            for sql in [
+                "UPDATE ledger_entries SET user_id = ?2 WHERE user_id = ?1",
+                "UPDATE audit_events SET actor_id = ?2 WHERE actor_id = ?1",
+                "UPDATE audit_events SET subject_id = ?2 WHERE subject_id = ?1",
+                "UPDATE flag_changes SET actor_id = ?2 WHERE actor_id = ?1",
+                "UPDATE feature_flags SET updated_by = ?2 WHERE updated_by = ?1",
+            ] {
+                tx.execute(sql, both).map_err(sql_err)?;
+            }
+            tx.execute("DELETE FROM jobs WHERE user_id = ?1", [id])
+                .map_err(sql_err)?;
+            // api_keys, token families, refresh and access tokens cascade.
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])
+                .map_err(sql_err)?;
+            Ok(true)
+        })
+    }
+
+    fn reencrypt_pii(&self) -> Result<usize> {
+        let cipher = &self.pii.cipher;
+        let current = cipher.current_key_id().to_string();
+        self.write(|tx| {
+            let rows: Vec<(String, String, Option<String>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT id, email_ct, name_ct FROM users")
+                    .map_err(sql_err)?;
+                let it = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(sql_err)?;
+                it.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+            };
+            let stale = |ct: &str| Cipher::key_id_of(ct) != Some(current.as_str());
+            let mut changed = 0;
+            for (id, email_ct, name_ct) in rows {
+                if !stale(&email_ct) && !name_ct.as_deref().is_some_and(stale) {
+                    continue;
+                }
+                let email = cipher.encrypt(&cipher.decrypt(&email_ct)?);
+                let name = name_ct.as_deref().map(|n| cipher.decrypt(n)).transpose()?;
+                let name = name.as_deref().map(|n| cipher.encrypt(n));
+                tx.execute(
+                    "UPDATE users SET email_ct = ?2, name_ct = ?3 WHERE id = ?1",
+                    params![id, email, name],
+                )
+                .map_err(sql_err)?;
+                changed += 1;
+            }
+            Ok(changed)
+        })
     }
 }
 
