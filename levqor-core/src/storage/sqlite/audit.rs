@@ -183,7 +183,7 @@ impl FlagStore for SqliteStore {
             let last = tx
                 .query_row(
                     "SELECT id, flag, actor_id, before, after, created_at FROM flag_changes \
-                     WHERE rolled_back = 0 ORDER BY id DESC LIMIT 1",
+                     WHERE rolled_back = 0 ORDER BY rowid DESC LIMIT 1",
                     [],
                     change_row,
                 )
@@ -209,7 +209,7 @@ impl FlagStore for SqliteStore {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT id, flag, actor_id, before, after, created_at FROM flag_changes \
-                     WHERE flag = ?1 ORDER BY id",
+                     WHERE flag = ?1 ORDER BY rowid",
                 )
                 .map_err(sql_err)?;
             let rows = stmt.query_map([name], change_row).map_err(sql_err)?;
