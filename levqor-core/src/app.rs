@@ -17,8 +17,8 @@ use crate::queue::{
     HandlerRegistry, JobHandler, JobStore, Notifier, Queue, QueueSettings, WorkerOptions,
     WorkerPool,
 };
-use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::storage::SqliteStore;
+use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::users::{NewUser, Role, User, UserStore, normalize_email};
 
 /// Every store the system uses, as trait objects so that another backend
@@ -120,7 +120,9 @@ impl LevqorBuilder {
             handlers,
             self.clock.clone(),
             notifier,
-            QueueSettings { lease_ms: self.config.lease_ms },
+            QueueSettings {
+                lease_ms: self.config.lease_ms,
+            },
             self.group_commit,
         );
         Ok(Levqor {
@@ -158,7 +160,9 @@ pub struct Levqor {
 
 impl std::fmt::Debug for Levqor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Levqor").field("db", &self.config.db).finish()
+        f.debug_struct("Levqor")
+            .field("db", &self.config.db)
+            .finish()
     }
 }
 
@@ -173,12 +177,17 @@ impl Levqor {
 
     /// Starts a worker pool on this system's queue.
     pub fn start_workers(&self, threads: usize) -> WorkerPool {
+        self.start_workers_with(self.worker_options(threads))
+    }
+
+    /// Starts a worker pool with explicit options.
+    pub fn start_workers_with(&self, opts: WorkerOptions) -> WorkerPool {
         WorkerPool::start(
             self.stores.jobs.clone(),
             self.queue.handlers().clone(),
             self.clock.clone(),
             self.queue.notifier().clone(),
-            self.worker_options(threads),
+            opts,
         )
     }
 
@@ -189,7 +198,11 @@ impl Levqor {
             lease_ms: self.config.lease_ms,
             poll_ms: self.config.poll_ms,
             claim_batch: self.config.claim_batch,
-            backoff: Backoff { base_ms: self.config.retry_base_ms, max_ms: self.config.retry_max_ms },
+            backoff: Backoff {
+                base_ms: self.config.retry_base_ms,
+                max_ms: self.config.retry_max_ms,
+            },
+            on_complete: None,
         }
     }
 
@@ -207,11 +220,30 @@ impl Levqor {
         if !presented.starts_with("lvq_") || presented.len() > 200 {
             return Err(bad());
         }
-        let (record, role) = self.stores.keys.find_key(&sha256_hex(presented.as_bytes()))?.ok_or_else(bad)?;
+        let (record, role) = self
+            .stores
+            .keys
+            .find_key(&sha256_hex(presented.as_bytes()))?
+            .ok_or_else(bad)?;
         if record.revoked_at.is_some() || !key_matches(presented, &record) {
             return Err(bad());
         }
-        Ok(Principal { user_id: record.user_id, role, key_id: Some(record.id) })
+        Ok(Principal {
+            user_id: record.user_id,
+            role,
+            key_id: Some(record.id),
+        })
+    }
+
+    /// Authenticates an `Authorization: Bearer` access token.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`]: token sessions are not enabled in this build
+    /// yet, so every bearer token is refused.
+    pub fn authenticate_bearer(&self, _token: &str, _device_id: Option<&str>) -> Result<Principal> {
+        Err(Error::Unauthorized(
+            "bearer tokens are not accepted by this server yet; use X-API-Key".into(),
+        ))
     }
 
     /// Creates an API key for the user with `email` (creating the user with
@@ -223,12 +255,36 @@ impl Levqor {
         let email = normalize_email(email)?;
         let now = self.clock.now_ms();
         let (user, _) = self.stores.users.upsert_by_email(
-            &NewUser { email, name: None, role, credits: self.config.free_credits },
+            &NewUser {
+                email,
+                name: None,
+                role,
+                credits: self.config.free_credits,
+            },
             now,
         )?;
         let key = mint_api_key(&user.id, now);
         self.stores.keys.insert_key(&key.record)?;
         Ok((user, key))
+    }
+
+    /// The id of the user with `email`, created as a plain user if new
+    /// (operators submitting jobs from the CLI).
+    ///
+    /// # Errors
+    /// Validation errors for a bad email; storage errors.
+    pub fn ensure_user(&self, email: &str) -> Result<(String, bool)> {
+        let email = normalize_email(email)?;
+        let (user, created) = self.stores.users.upsert_by_email(
+            &NewUser {
+                email,
+                name: None,
+                role: Role::User,
+                credits: self.config.free_credits,
+            },
+            self.clock.now_ms(),
+        )?;
+        Ok((user.id, created))
     }
 
     /// Revokes an API key by id.

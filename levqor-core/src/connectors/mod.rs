@@ -48,11 +48,21 @@ pub struct ParamSpec {
 impl ParamSpec {
     /// A required parameter.
     pub const fn required(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: true, description }
+        ParamSpec {
+            name,
+            ty,
+            required: true,
+            description,
+        }
     }
     /// An optional parameter.
     pub const fn optional(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: false, description }
+        ParamSpec {
+            name,
+            ty,
+            required: false,
+            description,
+        }
     }
 }
 
@@ -69,7 +79,10 @@ pub struct TaskContext {
 impl TaskContext {
     /// A context with the given idempotency key and no timeout.
     pub fn new(idempotency_key: impl Into<String>) -> Self {
-        TaskContext { idempotency_key: idempotency_key.into(), timeout: None }
+        TaskContext {
+            idempotency_key: idempotency_key.into(),
+            timeout: None,
+        }
     }
 }
 
@@ -148,7 +161,11 @@ impl ConnectorError {
         kind: ConnectorErrorKind,
         message: impl Into<String>,
     ) -> Self {
-        ConnectorError { connector: connector.into(), kind, message: message.into() }
+        ConnectorError {
+            connector: connector.into(),
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Whether retrying the same call may succeed (timeouts, network errors,

@@ -25,11 +25,19 @@ pub struct JobError {
 impl JobError {
     /// A failure that another attempt may fix.
     pub fn retryable(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), retryable: true, retry_after_ms: None }
+        JobError {
+            message: message.into(),
+            retryable: true,
+            retry_after_ms: None,
+        }
     }
     /// A failure that no retry will fix: the job goes dead at once.
     pub fn permanent(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), retryable: false, retry_after_ms: None }
+        JobError {
+            message: message.into(),
+            retryable: false,
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -46,7 +54,11 @@ pub struct JobContext<'a> {
 impl<'a> JobContext<'a> {
     /// Builds a context (workers and tests).
     pub fn new(job: &'a Job, deadline: Option<Instant>, cancelled: &'a AtomicBool) -> Self {
-        JobContext { job, deadline, cancelled }
+        JobContext {
+            job,
+            deadline,
+            cancelled,
+        }
     }
     /// True once the attempt timed out or the worker is shutting down:
     /// long-running handlers should stop early.
@@ -128,7 +140,12 @@ impl JobHandler for EchoHandler {
     }
 
     fn run(&self, ctx: &JobContext<'_>) -> Result<Value, JobError> {
-        let fail = ctx.job.payload.get("fail_attempts").and_then(Value::as_i64).unwrap_or(0);
+        let fail = ctx
+            .job
+            .payload
+            .get("fail_attempts")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if ctx.job.attempts <= fail {
             return Err(JobError::retryable(format!(
                 "echo: simulated failure on attempt {} of the first {fail}",
