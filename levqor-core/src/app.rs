@@ -193,12 +193,17 @@ impl Levqor {
 
     /// Starts a worker pool on this system's queue.
     pub fn start_workers(&self, threads: usize) -> WorkerPool {
+        self.start_workers_with(self.worker_options(threads))
+    }
+
+    /// Starts a worker pool with explicit options.
+    pub fn start_workers_with(&self, opts: WorkerOptions) -> WorkerPool {
         WorkerPool::start(
             self.stores.jobs.clone(),
             self.queue.handlers().clone(),
             self.clock.clone(),
             self.queue.notifier().clone(),
-            self.worker_options(threads),
+            opts,
         )
     }
 
@@ -213,6 +218,7 @@ impl Levqor {
                 base_ms: self.config.retry_base_ms,
                 max_ms: self.config.retry_max_ms,
             },
+            on_complete: None,
         }
     }
 
@@ -272,6 +278,25 @@ impl Levqor {
             details,
         )?;
         Ok((user, key))
+    }
+
+    /// The id of the user with `email`, created as a plain user if new
+    /// (operators submitting jobs from the CLI).
+    ///
+    /// # Errors
+    /// Validation errors for a bad email; storage errors.
+    pub fn ensure_user(&self, email: &str) -> Result<(String, bool)> {
+        let email = normalize_email(email)?;
+        let (user, created) = self.stores.users.upsert_by_email(
+            &NewUser {
+                email,
+                name: None,
+                role: Role::User,
+                credits: self.config.free_credits,
+            },
+            self.clock.now_ms(),
+        )?;
+        Ok((user.id, created))
     }
 
     /// Revokes an API key by id.

@@ -91,7 +91,7 @@ impl<'a> Fields<'a> {
     pub fn string(&mut self, name: &'static str, required: bool, max_len: usize) -> Option<String> {
         let v = self.take(name, required)?;
         match v.as_str() {
-            Some(s) if s.is_empty() => {
+            Some("") => {
                 self.error(name, "must not be empty");
                 None
             }

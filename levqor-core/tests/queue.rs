@@ -123,6 +123,7 @@ fn worker_pool_retries_then_succeeds_and_exhausts_to_dead() {
             base_ms: 0,
             max_ms: 0,
         },
+        on_complete: None,
     };
     let pool = WorkerPool::start(
         store.clone(),

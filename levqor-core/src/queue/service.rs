@@ -72,16 +72,16 @@ impl IntakeRequest {
         let max_attempts = f.int("max_attempts", false, 1, 20).unwrap_or(3);
         let timeout_ms = f.int("timeout_ms", false, 1, 86_400_000);
         let mut idempotency_key = f.string("idempotency_key", false, 255);
-        if idempotency_key.is_none() {
-            if let Some(h) = header_key {
-                if h.is_empty() || h.len() > 255 {
-                    f.push(crate::error::FieldError::new(
-                        "/idempotency_key",
-                        "Idempotency-Key header must be 1 to 255 characters",
-                    ));
-                } else {
-                    idempotency_key = Some(h.to_string());
-                }
+        if idempotency_key.is_none()
+            && let Some(h) = header_key
+        {
+            if h.is_empty() || h.len() > 255 {
+                f.push(crate::error::FieldError::new(
+                    "/idempotency_key",
+                    "Idempotency-Key header must be 1 to 255 characters",
+                ));
+            } else {
+                idempotency_key = Some(h.to_string());
             }
         }
         if !payload.is_object() && f.has("payload") {
@@ -247,16 +247,37 @@ impl Queue {
     ) -> Result<Page<Job>> {
         let limit = check_limit(limit)?;
         let status = status.map(str::parse::<JobStatus>).transpose()?;
-        if let Some(c) = cursor {
-            if !crate::ids::is_valid("job", c) {
-                return Err(Error::invalid(
-                    "/cursor",
-                    "not a cursor returned by this endpoint",
-                ));
-            }
+        if let Some(c) = cursor
+            && !crate::ids::is_valid("job", c)
+        {
+            return Err(Error::invalid(
+                "/cursor",
+                "not a cursor returned by this endpoint",
+            ));
         }
         let filter = JobFilter {
             user_id: Some(who.user_id.clone()),
+            status,
+            cursor: cursor.map(str::to_string),
+            limit: limit + 1,
+        };
+        Ok(paginate(self.store.list(&filter)?, limit, |j| j.id.clone()))
+    }
+
+    /// Every user's jobs, newest first (operators and admins).
+    ///
+    /// # Errors
+    /// Validation errors for a bad status, limit or cursor.
+    pub fn list_all(
+        &self,
+        status: Option<&str>,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>> {
+        let limit = check_limit(limit)?;
+        let status = status.map(str::parse::<JobStatus>).transpose()?;
+        let filter = JobFilter {
+            user_id: None,
             status,
             cursor: cursor.map(str::to_string),
             limit: limit + 1,

@@ -20,7 +20,7 @@ use super::store::JobStore;
 use crate::clock::SharedClock;
 
 /// Settings of a worker pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerOptions {
     /// Worker threads.
     pub threads: usize,
@@ -32,6 +32,23 @@ pub struct WorkerOptions {
     pub claim_batch: usize,
     /// Retry backoff.
     pub backoff: Backoff,
+    /// Called with each job id once its outcome is committed (metrics,
+    /// benchmarks, tests).
+    pub on_complete: Option<CompletionHook>,
+}
+
+/// Callback run after a job's outcome is committed.
+pub type CompletionHook = Arc<dyn Fn(&Completion) + Send + Sync>;
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("threads", &self.threads)
+            .field("lease_ms", &self.lease_ms)
+            .field("poll_ms", &self.poll_ms)
+            .field("claim_batch", &self.claim_batch)
+            .finish()
+    }
 }
 
 impl Default for WorkerOptions {
@@ -45,6 +62,7 @@ impl Default for WorkerOptions {
                 base_ms: 1_000,
                 max_ms: 3_600_000,
             },
+            on_complete: None,
         }
     }
 }
@@ -206,7 +224,7 @@ impl Shared {
                 Ok(j) => j,
                 Err(e) => {
                     idle_errors += 1;
-                    if idle_errors == 1 || idle_errors % 100 == 0 {
+                    if idle_errors == 1 || idle_errors.is_multiple_of(100) {
                         eprintln!("levqor worker: claim failed: {e}");
                     }
                     std::thread::sleep(Duration::from_millis(self.opts.poll_ms));
@@ -285,6 +303,9 @@ impl Shared {
                             (Outcome::Failed { .. }, true) => &self.stats.failed,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
+                        if *ok && let Some(hook) = &self.opts.on_complete {
+                            hook(c);
+                        }
                     }
                     break;
                 }

@@ -108,7 +108,7 @@ impl SqliteStore {
             pool,
             pii: std::sync::Arc::new(pii),
         };
-        store.with_conn(|c| migrate::migrate(c))??;
+        store.with_conn(migrate::migrate)??;
         Ok(store)
     }
 
