@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use levqor_core::Levqor;
 use levqor_core::auth::Principal;
+use levqor_core::ratelimit::Decision;
 use levqor_core::{Error, Result};
 
 use crate::error::{error_body, error_response};
@@ -165,7 +166,7 @@ fn serve(ctx: &Ctx, routes: &[Route], mut rq: tiny_http::Request) {
             req.params = params;
             let resp = match prepare(ctx, route, &mut req, &mut rq) {
                 Err(resp) => resp,
-                Ok(()) => {
+                Ok(decision) => {
                     let handler = route.handler;
                     match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, &req))) {
                         Ok(Ok(resp)) => resp,
@@ -178,6 +179,7 @@ fn serve(ctx: &Ctx, routes: &[Route], mut rq: tiny_http::Request) {
                             error_body(500, "internal", "internal error", &request_id)
                         }
                     }
+                    .with_rate_limit(decision.as_ref())
                 }
             };
             (route.pattern, resp)
@@ -189,14 +191,55 @@ fn serve(ctx: &Ctx, routes: &[Route], mut rq: tiny_http::Request) {
     respond(rq, resp, &request_id, req.method == "HEAD");
 }
 
+/// Paths the rate limits never count (probes and scrapers).
+const UNLIMITED: &[&str] = &["/health", "/ready", "/ops/uptime", "/metrics"];
+
+/// The rate-limit step: per user when authenticated, per IP for anonymous
+/// requests under `/api/`. `None` when the path is not limited.
+fn rate_limit(ctx: &Ctx, req: &Req) -> Option<Decision> {
+    if UNLIMITED.contains(&req.path.as_str()) {
+        return None;
+    }
+    let limits = &ctx.levqor.limits;
+    match &req.principal {
+        Some(p) => Some(limits.check_user(&p.user_id)),
+        None if req.path.starts_with("/api/") => {
+            let ip = req.remote_ip.map(|i| i.to_string()).unwrap_or_default();
+            Some(limits.check_ip(&ip))
+        }
+        None => None,
+    }
+}
+
+trait WithRateLimit {
+    fn with_rate_limit(self, d: Option<&Decision>) -> Resp;
+}
+
+impl WithRateLimit for Resp {
+    /// Adds `RateLimit-Policy` and `RateLimit` (and `Retry-After` once).
+    fn with_rate_limit(self, d: Option<&Decision>) -> Resp {
+        let Some(d) = d else { return self };
+        let mut r = self
+            .with_header("RateLimit-Policy", d.policy_header())
+            .with_header("RateLimit", d.header());
+        if let Some(v) = d.retry_after()
+            && !r.headers.iter().any(|(k, _)| k == "Retry-After")
+        {
+            r = r.with_header("Retry-After", v);
+        }
+        r
+    }
+}
+
 /// Runs the checks between routing and the handler, in the contract's
-/// order: auth (401/403), rate limit (429), body size (413), content type (415).
+/// order: auth (401/403), rate limit (429), body size (413), content type
+/// (415). Returns the rate-limit decision for the response headers.
 fn prepare(
     ctx: &Ctx,
     route: &Route,
     req: &mut Req,
     rq: &mut tiny_http::Request,
-) -> std::result::Result<(), Resp> {
+) -> std::result::Result<Option<Decision>, Resp> {
     let rid = req.request_id.clone();
     if ctx.shutting_down.load(Ordering::Relaxed) && route.json_body {
         return Err(error_body(
@@ -257,6 +300,12 @@ fn prepare(
         }
     }
     req.principal = principal;
+    let decision = rate_limit(ctx, req);
+    if let Some(d) = &decision
+        && let Err(e) = d.check()
+    {
+        return Err(error_response(&e, &rid).with_rate_limit(Some(d)));
+    }
     let max = ctx.levqor.config.max_body;
     if let Some(len) = rq.body_length()
         && len > max
@@ -299,7 +348,7 @@ fn prepare(
         }
     }
     req.body = body;
-    Ok(())
+    Ok(decision)
 }
 
 /// Finds the caller from `X-API-Key` or `Authorization: Bearer`. Absent
@@ -309,12 +358,8 @@ fn authenticate(ctx: &Ctx, req: &Req) -> Result<Option<Principal>> {
         return ctx.levqor.authenticate_key(key.trim()).map(Some);
     }
     if let Some(auth) = req.header("authorization") {
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-            .map(str::trim);
-        return match token {
-            Some(t) if !t.is_empty() => ctx
+        return match levqor_core::auth::parse_bearer(auth) {
+            Some(t) => ctx
                 .levqor
                 .authenticate_bearer(t, req.header("x-device-id"))
                 .map(Some),

@@ -3,8 +3,11 @@
 
 use crate::router::{Access, Route};
 
+mod admin;
+mod auth;
 mod jobs;
 mod ops;
+mod users;
 
 const fn route(
     method: &'static str,
@@ -42,6 +45,28 @@ pub fn table() -> Vec<Route> {
             User,
             false,
             jobs::cancel,
+        ),
+        route("POST", "/api/v1/signup", Public, true, users::signup),
+        route("POST", "/api/v1/users", Admin, true, users::upsert),
+        route("GET", "/api/v1/users", Admin, false, users::lookup),
+        route("GET", "/api/v1/users/{id}", Admin, false, users::get),
+        route("PATCH", "/api/v1/users/{id}", Admin, true, users::patch),
+        route("GET", "/api/v1/me", User, false, users::me),
+        route("PATCH", "/api/v1/me", User, true, users::patch_me),
+        route("DELETE", "/api/v1/me", User, false, users::erase),
+        route("GET", "/api/v1/me/export", User, false, users::export),
+        route("POST", "/api/v1/auth/token", User, true, auth::token),
+        route("POST", "/api/v1/auth/refresh", Public, true, auth::refresh),
+        route("POST", "/api/v1/auth/revoke", User, true, auth::revoke),
+        route("GET", "/api/v1/admin/audit", Admin, false, admin::audit),
+        route("GET", "/api/v1/admin/flags", Admin, false, admin::flags),
+        route("PUT", "/api/v1/admin/flags", Admin, true, admin::set_flag),
+        route(
+            "POST",
+            "/api/v1/admin/flags/rollback",
+            Admin,
+            false,
+            admin::rollback_flag,
         ),
     ]
 }
