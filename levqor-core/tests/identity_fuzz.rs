@@ -97,14 +97,14 @@ proptest! {
 
     #[test]
     fn body_reader_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        if let Ok(v) = parse_body(&bytes) {
-            if let Ok(mut f) = Fields::body(&v) {
-                let _ = f.string("email", true, 254);
-                let _ = f.int("n", false, 0, 9);
-                let _ = f.bool("b", false);
-                let _ = f.value("v", false);
-                let _ = f.finish();
-            }
+        if let Ok(v) = parse_body(&bytes)
+            && let Ok(mut f) = Fields::body(&v)
+        {
+            let _ = f.string("email", true, 254);
+            let _ = f.int("n", false, 0, 9);
+            let _ = f.bool("b", false);
+            let _ = f.value("v", false);
+            let _ = f.finish();
         }
     }
 
