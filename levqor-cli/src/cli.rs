@@ -40,6 +40,117 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Measure queue throughput and latency; prints `RESULT {json}` lines.
     BenchQueue(BenchQueueArgs),
+    /// Manage users (as an operator).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Encryption keys of personal data.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Feature flags.
+    #[command(subcommand)]
+    Flags(FlagsCmd),
+}
+
+/// `levqor user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user, or update the named fields of an existing one (by email).
+    Create {
+        /// Email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Role: user, partner or admin.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Show a user by id or by `--email`.
+    Get {
+        /// User id (`usr_…`).
+        id: Option<String>,
+        /// Look up by email instead.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List users, newest first.
+    List {
+        /// Page size (1 to 200).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Cursor from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Change a user's name, locale, marketing consent or role.
+    Patch {
+        /// User id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Locale (`en`, `pt-BR`).
+        #[arg(long)]
+        locale: Option<String>,
+        /// Marketing consent: true or false.
+        #[arg(long)]
+        marketing_opt_in: Option<bool>,
+        /// Role: user, partner or admin.
+        #[arg(long)]
+        role: Option<String>,
+    },
+}
+
+/// `levqor keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Re-encrypt every stored email and name under LEVQOR_ENCRYPTION_KEY
+    /// (keep the previous key in LEVQOR_OLD_ENCRYPTION_KEYS until this ran).
+    Rotate,
+}
+
+/// `levqor audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// List audit events, newest first.
+    List {
+        /// Page size (1 to 200).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Cursor from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Only this action (`token.reuse_detected`, `user.erased`, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events about this subject (user id or flag name).
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+/// `levqor flags ...`
+#[derive(Debug, Subcommand)]
+pub enum FlagsCmd {
+    /// Every flag and its state.
+    List,
+    /// Create or change a flag.
+    Set {
+        /// Flag name.
+        name: String,
+        /// Master switch: true or false.
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Share of users, 0 to 100.
+        #[arg(long)]
+        rollout: Option<i64>,
+    },
+    /// Undo the newest flag change.
+    Rollback,
 }
 
 /// `levqor apikey ...`

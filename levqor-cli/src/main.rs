@@ -60,5 +60,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue(c) => commands::ops::queue(&l, c, as_json),
         Command::Worker(a) => commands::worker::run(&l, a),
         Command::BenchQueue(a) => commands::bench::run(&l, a),
+        Command::User(c) => commands::identity::user(&l, c, as_json),
+        Command::Keys(c) => commands::identity::keys(&l, c, as_json),
+        Command::Audit(c) => commands::identity::audit(&l, c, as_json),
+        Command::Flags(c) => commands::identity::flags(&l, c, as_json),
     }
 }

@@ -172,6 +172,8 @@ impl Levqor {
         subject_id: Option<&str>,
         details: Value,
     ) -> Result<()> {
+        // The CLI's operator principal has no user id: record it as the system.
+        let actor_id = actor_id.filter(|a| !a.is_empty());
         let ev = AuditEvent::new(action, actor_id, subject_id, details, self.clock.now_ms());
         self.stores.audit.record(&ev)
     }

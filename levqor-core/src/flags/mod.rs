@@ -237,7 +237,7 @@ impl Levqor {
         let change = self.stores.flags.set_flag(
             &upd.name,
             &|before| Ok(upd.apply(before)),
-            Some(&who.user_id),
+            Some(who.user_id.as_str()).filter(|a| !a.is_empty()),
             self.clock.now_ms(),
         )?;
         self.audit(
@@ -258,7 +258,7 @@ impl Levqor {
         if let Some(w) = who {
             admin(w)?;
         }
-        let actor = who.map(|w| w.user_id.as_str());
+        let actor = who.map(|w| w.user_id.as_str()).filter(|a| !a.is_empty());
         let undone = self
             .stores
             .flags
