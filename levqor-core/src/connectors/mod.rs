@@ -12,6 +12,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub mod builtin;
+pub mod guard;
+pub(crate) mod http_client;
+pub mod metrics;
+pub mod params;
+pub mod settings;
+
+pub use metrics::ConnectorMetrics;
+pub use settings::ConnectorSettings;
 
 /// The type a parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -48,11 +56,21 @@ pub struct ParamSpec {
 impl ParamSpec {
     /// A required parameter.
     pub const fn required(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: true, description }
+        ParamSpec {
+            name,
+            ty,
+            required: true,
+            description,
+        }
     }
     /// An optional parameter.
     pub const fn optional(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: false, description }
+        ParamSpec {
+            name,
+            ty,
+            required: false,
+            description,
+        }
     }
 }
 
@@ -69,7 +87,10 @@ pub struct TaskContext {
 impl TaskContext {
     /// A context with the given idempotency key and no timeout.
     pub fn new(idempotency_key: impl Into<String>) -> Self {
-        TaskContext { idempotency_key: idempotency_key.into(), timeout: None }
+        TaskContext {
+            idempotency_key: idempotency_key.into(),
+            timeout: None,
+        }
     }
 }
 
@@ -148,7 +169,11 @@ impl ConnectorError {
         kind: ConnectorErrorKind,
         message: impl Into<String>,
     ) -> Self {
-        ConnectorError { connector: connector.into(), kind, message: message.into() }
+        ConnectorError {
+            connector: connector.into(),
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Whether retrying the same call may succeed (timeouts, network errors,
@@ -226,5 +251,42 @@ impl ConnectorRegistry {
     /// Registered names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
+    }
+
+    /// Runs connector `name` once, recording the call in `metrics`; the
+    /// instrumented path the executor and `connector.task` jobs use.
+    ///
+    /// # Errors
+    /// `InvalidPayload` for an unknown name, else the connector's own error.
+    ///
+    /// # Example
+    /// ```
+    /// use levqor_core::connectors::{ConnectorMetrics, ConnectorRegistry, TaskContext};
+    /// let reg = ConnectorRegistry::with_builtins();
+    /// let metrics = ConnectorMetrics::new();
+    /// let out = reg
+    ///     .run("echo", &TaskContext::new("k1"), &serde_json::json!({"a": 1}), &metrics)
+    ///     .unwrap();
+    /// assert_eq!(out["a"], 1);
+    /// assert_eq!(metrics.stats("echo").unwrap().calls, 1);
+    /// ```
+    pub fn run(
+        &self,
+        name: &str,
+        ctx: &TaskContext,
+        params: &Value,
+        metrics: &ConnectorMetrics,
+    ) -> Result<Value, ConnectorError> {
+        let Some(connector) = self.get(name) else {
+            return Err(ConnectorError::new(
+                name,
+                ConnectorErrorKind::InvalidPayload,
+                format!("unknown connector `{name}`"),
+            ));
+        };
+        let started = std::time::Instant::now();
+        let result = connector.run_task(ctx, params);
+        metrics.record(name, started.elapsed(), result.as_ref().map(|_| ()));
+        result
     }
 }
