@@ -65,12 +65,23 @@ impl Reply {
 }
 
 /// One connector's HTTP client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct HttpClient {
     name: &'static str,
     agent: ureq::Agent,
     limits: HttpLimits,
     secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    /// Never shows the secrets it scrubs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 fn config(limits: &HttpLimits, guarded: bool) -> ureq::config::Config {
