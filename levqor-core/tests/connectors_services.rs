@@ -16,10 +16,6 @@ const TG_TOKEN: &str = "123456:TEST-SECRET-telegram";
 const RESEND_KEY: &str = "re_TEST_SECRET_resend";
 const NOTION_TOKEN: &str = "secret_TEST_notion";
 
-fn slack() -> Box<dyn Fn(&ConnectorSettings) -> Box<dyn Connector>> {
-    Box::new(|s| Box::new(Slack::new(s)))
-}
-
 fn slack_vars(url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("LEVQOR_SLACK_BOT_TOKEN", SLACK_TOKEN.into()),
@@ -69,9 +65,8 @@ fn slack_posts_message() {
 
 #[test]
 fn slack_ok_false_is_an_error() {
-    let make = slack();
     let s = Subject {
-        make: &*make,
+        make: |s| Box::new(Slack::new(s)),
         vars: &slack_vars,
         handler: &always,
         params: json!({"channel": "C1", "text": "x"}),
@@ -193,10 +188,9 @@ fn telegram_sends_message() {
 
 #[test]
 fn telegram_errors() {
-    let make: Box<dyn Fn(&ConnectorSettings) -> Box<dyn Connector>> =
-        Box::new(|s| Box::new(Telegram::new(s)));
+    let make: fn(&ConnectorSettings) -> Box<dyn Connector> = |s| Box::new(Telegram::new(s));
     let s = Subject {
-        make: &*make,
+        make,
         vars: &tg_vars,
         handler: &always,
         params: json!({"chat_id": 1, "text": "x"}),
@@ -285,11 +279,10 @@ fn email_sends_with_idempotency_key() {
 
 #[test]
 fn email_errors() {
-    let make: Box<dyn Fn(&ConnectorSettings) -> Box<dyn Connector>> =
-        Box::new(|s| Box::new(Email::new(s)));
+    let make: fn(&ConnectorSettings) -> Box<dyn Connector> = |s| Box::new(Email::new(s));
     let params = json!({"to": "a@example.com", "subject": "s", "text": "t"});
     let s = Subject {
-        make: &*make,
+        make,
         vars: &email_vars,
         handler: &always,
         params,
@@ -389,10 +382,9 @@ fn notion_creates_page_and_appends_long_content() {
 
 #[test]
 fn notion_errors() {
-    let make: Box<dyn Fn(&ConnectorSettings) -> Box<dyn Connector>> =
-        Box::new(|s| Box::new(Notion::new(s)));
+    let make: fn(&ConnectorSettings) -> Box<dyn Connector> = |s| Box::new(Notion::new(s));
     let s = Subject {
-        make: &*make,
+        make,
         vars: &notion_vars,
         handler: &always,
         params: json!({"database_id": "d", "title": "t", "content": "x"}),

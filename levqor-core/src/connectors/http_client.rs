@@ -79,7 +79,10 @@ impl std::fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("name", &self.name)
             .field("limits", &self.limits)
-            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -172,7 +171,7 @@ pub fn ctx() -> TaskContext {
 /// Describes a connector under test for the shared failure matrix.
 pub struct Subject<'a> {
     /// Builds the connector from settings.
-    pub make: &'a dyn Fn(&ConnectorSettings) -> Box<dyn Connector>,
+    pub make: fn(&ConnectorSettings) -> Box<dyn Connector>,
     /// Variables the connector needs, given the fake's base URL.
     pub vars: &'a dyn Fn(&str) -> Vec<(&'static str, String)>,
     /// Wraps the reply under test into the fake's handler (to route token calls).
