@@ -399,3 +399,48 @@ fn notion_errors() {
     assert_eq!(r.unwrap_err().kind, ConnectorErrorKind::BadResponse);
     s.standard_failures(json!({"object": "error", "status": 401, "code": "unauthorized", "message": "API token is invalid."}));
 }
+
+#[test]
+fn standard_registry_runs_instrumented() {
+    use levqor_core::connectors::{ConnectorMetrics, ConnectorRegistry, run_one};
+    let fake = Fake::fixed(Reply::raw(502, "text/html", "bad gateway"));
+    let reg = ConnectorRegistry::standard(&settings(&slack_vars(&fake.url)));
+    let names: Vec<&str> = reg.names().collect();
+    let want = [
+        "delay",
+        "echo",
+        "email",
+        "http",
+        "log",
+        "notion",
+        "sheets",
+        "slack",
+        "telegram",
+        "transform",
+    ];
+    assert_eq!(names, want);
+    let m = ConnectorMetrics::new();
+    let e = reg
+        .run("slack", &ctx(), &json!({"channel": "c", "text": "t"}), &m)
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Upstream5xx { status: 502 });
+    let e = reg.run("nope", &ctx(), &json!({}), &m).unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::InvalidPayload);
+    let mut out = String::new();
+    m.render_prometheus(&mut out);
+    assert!(
+        out.contains("levqor_connector_upstream_5xx_total{connector=\"slack\"} 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("levqor_connector_errors_total{connector=\"slack\",class=\"upstream_5xx\"} 1")
+    );
+    assert!(!out.contains(SLACK_TOKEN));
+    let dbg = format!("{reg:?} {:?}", settings(&slack_vars(&fake.url)));
+    assert!(!dbg.contains(SLACK_TOKEN), "{dbg}");
+    let t = json!({"merge": [{"a": 1}, {"b": 2}], "pick": ["b"]});
+    assert_eq!(
+        run_one(&ConnectorSettings::default(), "transform", &t).unwrap(),
+        json!({"b": 2})
+    );
+}
