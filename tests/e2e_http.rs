@@ -378,3 +378,50 @@ fn sigterm_exits_cleanly() {
     s.post("/api/v1/intake", &alice, &json!({"kind": "echo"}));
     assert_eq!(s.terminate(), Some(0), "log: {}", s.log_text());
 }
+
+#[test]
+fn connector_task_jobs_run_connectors_and_fail_closed() {
+    let (s, _, alice, _) = setup();
+    let ok = s.post("/api/v1/intake", &alice, &json!({"kind": "connector.task", "payload": {"connector": "echo", "payload": {"hello": "world"}}}));
+    assert_eq!(ok.status, 202, "{}", ok.text());
+    let id = ok.json()["job_id"].as_str().unwrap().to_string();
+    assert!(wait_until(10, || s
+        .get(&format!("/api/v1/jobs/{id}"), &alice)
+        .json()["status"]
+        == "succeeded"));
+    assert_eq!(
+        s.get(&format!("/api/v1/jobs/{id}"), &alice).json()["result"],
+        json!({"hello": "world"})
+    );
+    // Slack without a token: not retried, dead at once, and the error names the setting.
+    let r = s.post("/api/v1/intake", &alice, &json!({"kind": "connector.task", "max_attempts": 5, "payload": {"connector": "slack", "payload": {"channel": "#sales", "text": "hi"}}}));
+    let sid = r.json()["job_id"].as_str().unwrap().to_string();
+    assert!(wait_until(10, || s
+        .get(&format!("/api/v1/jobs/{sid}"), &alice)
+        .json()["status"]
+        == "dead"));
+    let j = s.get(&format!("/api/v1/jobs/{sid}"), &alice).json();
+    assert_eq!(
+        j["attempts"], 1,
+        "a not-configured connector must not be retried: {j}"
+    );
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("LEVQOR_SLACK_BOT_TOKEN"),
+        "{j}"
+    );
+    s.post(
+        "/api/v1/intake",
+        &alice,
+        &json!({"kind": "connector.task", "payload": {"connector": "nope"}}),
+    )
+    .assert_error(422, "validation_failed");
+    s.post("/api/v1/intake", &alice, &json!({"kind": "connector.task", "payload": {"connector": "slack", "payload": {"text": 1}}})).assert_error(422, "validation_failed");
+    let m = s.req("GET", "/metrics", &[], None).text();
+    assert!(
+        m.contains("levqor_connector_calls_total{connector=\"slack\"}"),
+        "{m}"
+    );
+}

@@ -40,6 +40,23 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Measure queue throughput and latency; prints `RESULT {json}` lines.
     BenchQueue(BenchQueueArgs),
+    /// Try connectors.
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
+}
+
+/// `levqor connector ...`
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCmd {
+    /// Run one task of connector NAME with the params in a JSON file and
+    /// print its output (credentials come from the LEVQOR_* settings).
+    Test {
+        /// Connector name (slack, telegram, email, notion, sheets, http, echo...).
+        name: String,
+        /// JSON file holding the params object (`-` for standard input).
+        #[arg(long)]
+        params: PathBuf,
+    },
 }
 
 /// `levqor apikey ...`

@@ -43,6 +43,10 @@ fn open(cli: &Cli, group_commit: bool) -> Result<Levqor> {
 
 fn run(cli: Cli) -> Result<()> {
     let as_json = cli.json;
+    if let Command::Connector(c) = cli.command {
+        // Needs configuration only, no database.
+        return commands::connector::run(&Config::from_env()?, c, as_json);
+    }
     let bench = matches!(cli.command, Command::BenchQueue(_));
     let l = open(&cli, bench)?;
     match cli.command {
@@ -60,5 +64,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Queue(c) => commands::ops::queue(&l, c, as_json),
         Command::Worker(a) => commands::worker::run(&l, a),
         Command::BenchQueue(a) => commands::bench::run(&l, a),
+        Command::Connector(_) => unreachable!("handled before opening the database"),
     }
 }

@@ -88,6 +88,8 @@ pub struct Config {
     pub encryption_key: Option<String>,
     /// Explicit blind-index key (`LEVQOR_BLIND_INDEX_KEY`).
     pub blind_index_key: Option<String>,
+    /// Connector credentials, base URLs and limits (see docs/connectors.md).
+    pub connectors: crate::connectors::settings::ConnectorSettings,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             jwt_secret: None,
             encryption_key: None,
             blind_index_key: None,
+            connectors: crate::connectors::settings::ConnectorSettings::default(),
         }
     }
 }
@@ -214,6 +217,7 @@ impl Config {
             jwt_secret: get("LEVQOR_JWT_SECRET"),
             encryption_key: get("LEVQOR_ENCRYPTION_KEY"),
             blind_index_key: get("LEVQOR_BLIND_INDEX_KEY"),
+            connectors: crate::connectors::settings::ConnectorSettings::from_lookup(get)?,
         };
         Ok(cfg)
     }

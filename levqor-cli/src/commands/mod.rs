@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod bench;
+pub mod connector;
 pub mod job;
 pub mod ops;
 pub mod worker;

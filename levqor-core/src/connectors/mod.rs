@@ -30,6 +30,7 @@ pub mod email;
 pub mod guard;
 pub mod http;
 pub(crate) mod http_client;
+pub mod job;
 pub mod metrics;
 pub mod notion;
 pub mod params;
