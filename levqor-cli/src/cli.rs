@@ -40,6 +40,9 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Measure queue throughput and latency; prints `RESULT {json}` lines.
     BenchQueue(BenchQueueArgs),
+    /// Try connectors.
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
     /// Manage users (as an operator).
     #[command(subcommand)]
     User(UserCmd),
@@ -276,4 +279,18 @@ pub struct BenchQueueArgs {
     /// Offered rate of the latency run, jobs/s.
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
+}
+
+/// `levqor connector ...`
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCmd {
+    /// Run one task of connector NAME with the params in a JSON file and
+    /// print its output (credentials come from the LEVQOR_* settings).
+    Test {
+        /// Connector name (slack, telegram, email, notion, sheets, http, echo...).
+        name: String,
+        /// JSON file holding the params object (`-` for standard input).
+        #[arg(long)]
+        params: PathBuf,
+    },
 }

@@ -43,6 +43,10 @@ fn open(cli: &Cli, group_commit: bool) -> Result<Levqor> {
 
 fn run(cli: Cli) -> Result<()> {
     let as_json = cli.json;
+    if let Command::Connector(c) = cli.command {
+        // Needs configuration only, no database.
+        return commands::connector::run(&Config::from_env()?, c, as_json);
+    }
     let bench = matches!(cli.command, Command::BenchQueue(_));
     let l = open(&cli, bench)?;
     match cli.command {
@@ -64,5 +68,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keys(c) => commands::identity::keys(&l, c, as_json),
         Command::Audit(c) => commands::identity::audit(&l, c, as_json),
         Command::Flags(c) => commands::identity::flags(&l, c, as_json),
+        Command::Connector(_) => unreachable!("handled before opening the database"),
     }
 }

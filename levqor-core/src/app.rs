@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::auth::{ApiKeyStore, NewApiKey, Principal, key_matches, mint_api_key};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Secrets};
-use crate::connectors::ConnectorRegistry;
+use crate::connectors::job::ConnectorTaskHandler;
+use crate::connectors::{ConnectorMetrics, ConnectorRegistry};
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
@@ -72,11 +73,11 @@ impl LevqorBuilder {
     /// Starts from a configuration, with the built-in job kinds and connectors.
     pub fn new(config: Config) -> Self {
         LevqorBuilder {
-            config,
             clock: Arc::new(SystemClock),
             handlers: HandlerRegistry::with_builtins(),
-            connectors: ConnectorRegistry::with_builtins(),
+            connectors: ConnectorRegistry::standard(&config.connectors),
             group_commit: false,
+            config,
         }
     }
 
@@ -122,7 +123,19 @@ impl LevqorBuilder {
         };
         let sqlite = SqliteStore::open(&self.config.db, &opts, pii)?;
         let stores = Stores::sqlite(sqlite);
-        let handlers = Arc::new(self.handlers);
+        let connectors = Arc::new(self.connectors);
+        let connector_metrics = Arc::new(ConnectorMetrics::new());
+        let mut handlers = self.handlers;
+        if handlers.get("connector.task").is_none() {
+            handlers.register(
+                "connector.task",
+                Arc::new(ConnectorTaskHandler::new(
+                    connectors.clone(),
+                    connector_metrics.clone(),
+                )),
+            );
+        }
+        let handlers = Arc::new(handlers);
         let notifier = Arc::new(Notifier::default());
         let queue = Queue::new(
             stores.jobs.clone(),
@@ -146,7 +159,8 @@ impl LevqorBuilder {
             clock: self.clock,
             stores,
             queue,
-            connectors: Arc::new(self.connectors),
+            connectors,
+            connector_metrics,
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -166,6 +180,8 @@ pub struct Levqor {
     pub queue: Queue,
     /// Connectors.
     pub connectors: Arc<ConnectorRegistry>,
+    /// Per-connector calls, errors and latency.
+    pub connector_metrics: Arc<ConnectorMetrics>,
     /// Process metrics.
     pub metrics: Arc<Metrics>,
     /// Epoch ms when opened.

@@ -88,6 +88,8 @@ pub struct Config {
     pub encryption_key: Option<String>,
     /// Explicit blind-index key (`LEVQOR_BLIND_INDEX_KEY`).
     pub blind_index_key: Option<String>,
+    /// Connector credentials, base URLs and limits (see docs/connectors.md).
+    pub connectors: crate::connectors::settings::ConnectorSettings,
     /// Retired encryption keys that still decrypt (`LEVQOR_OLD_ENCRYPTION_KEYS`,
     /// comma-separated hex), kept until `levqor keys rotate` has run.
     pub old_encryption_keys: Vec<String>,
@@ -135,6 +137,7 @@ impl Default for Config {
             blind_index_key: None,
             old_encryption_keys: Vec::new(),
             disposable_domains: csv(DISPOSABLE_DOMAINS),
+            connectors: crate::connectors::settings::ConnectorSettings::default(),
         }
     }
 }
@@ -240,6 +243,7 @@ impl Config {
             disposable_domains: get("LEVQOR_DISPOSABLE_DOMAINS")
                 .map(|s| csv(&s))
                 .unwrap_or(d.disposable_domains),
+            connectors: crate::connectors::settings::ConnectorSettings::from_lookup(get)?,
         };
         Ok(cfg)
     }

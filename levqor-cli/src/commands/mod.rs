@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod bench;
+pub mod connector;
 pub mod identity;
 pub mod job;
 pub mod ops;

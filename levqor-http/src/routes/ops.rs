@@ -97,6 +97,7 @@ pub fn metrics(ctx: &Ctx, _: &Req) -> Result<Resp> {
     let counts = ctx.levqor.queue.health().ok();
     let mut out = String::with_capacity(8192);
     ctx.levqor.metrics.render(counts.as_ref(), &mut out);
+    ctx.levqor.connector_metrics.render_prometheus(&mut out);
     Ok(Resp::text(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
