@@ -8,7 +8,7 @@ ALTER TABLE users ADD COLUMN signup_device TEXT;        -- SHA-256 of the device
 CREATE TABLE token_families (
     id          TEXT PRIMARY KEY,
     user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    device_id   TEXT,                                   -- bound device, if any
+    device_hash TEXT,                                   -- SHA-256 of the bound device id, if any
     created_at  INTEGER NOT NULL,
     revoked_at  INTEGER,
     revoked_why TEXT

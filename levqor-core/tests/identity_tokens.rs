@@ -304,6 +304,14 @@ fn device_binding_on_access_and_refresh() {
         s.lv.issue_tokens(&p, &json!({"device_id": "has space"}))
             .is_err()
     );
+    // The device id is kept only as a digest.
+    let mut raw = Vec::new();
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", s.lv.config.db.display());
+        raw.extend(std::fs::read(path).unwrap_or_default());
+    }
+    assert!(raw.len() > 1000);
+    assert!(!String::from_utf8_lossy(&raw).contains("phone-1"));
 }
 
 #[test]

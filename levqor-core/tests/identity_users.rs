@@ -219,6 +219,8 @@ fn export_holds_everything_and_erasure_removes_the_person() {
     assert_eq!(export["ledger"][0]["amount"], 100);
     assert_eq!(export["api_keys"].as_array().unwrap().len(), 1);
     assert!(export["api_keys"][0].get("key_hash").is_none());
+    assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(export["signup"]["referred_by"], serde_json::Value::Null);
     let actions: Vec<&str> = export["events"]
         .as_array()
         .unwrap()

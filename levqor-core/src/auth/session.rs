@@ -11,6 +11,7 @@ use super::tokens::{
 };
 use crate::app::Levqor;
 use crate::audit::Action;
+use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::json::Fields;
 use crate::users::Role;
@@ -170,8 +171,9 @@ impl Levqor {
         let family = TokenFamily {
             id: crate::ids::new_id("tfm", now),
             user_id: who.user_id.clone(),
-            device_id: device.clone(),
+            device_hash: device.as_deref().map(|d| sha256_hex(d.as_bytes())),
             created_at: now,
+            revoked_at: None,
         };
         let (mut pair, mut issued) = self.new_pair(&who.user_id, who.role, device.as_deref())?;
         issued.family_id = family.id.clone();
@@ -213,14 +215,16 @@ impl Levqor {
             jti: claims_jti.clone(),
             access_expires_at: (now.div_euclid(1000) + ACCESS_TTL_S) * 1000,
         };
+        let device_hash = device.as_deref().map(|d| sha256_hex(d.as_bytes()));
         match self
             .stores
             .tokens
-            .rotate(&hash, device.as_deref(), &next, now)?
+            .rotate(&hash, device_hash.as_deref(), &next, now)?
         {
             RefreshOutcome::Rotated(family, role) => {
-                let mut claims =
-                    AccessClaims::new(&family.user_id, role, family.device_id.as_deref(), now);
+                // A bound family only rotates for its device: the presented id is the bound one.
+                let did = family.device_hash.as_ref().and(device.as_deref());
+                let mut claims = AccessClaims::new(&family.user_id, role, did, now);
                 claims.jti = claims_jti;
                 let access_token = self.token_signer().sign(&claims)?;
                 self.audit(

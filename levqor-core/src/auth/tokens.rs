@@ -189,10 +189,13 @@ pub struct TokenFamily {
     pub id: String,
     /// Owner.
     pub user_id: String,
-    /// Device the family is bound to.
-    pub device_id: Option<String>,
+    /// SHA-256 (hex) of the device id the family is bound to; the device
+    /// id itself is not stored.
+    pub device_hash: Option<String>,
     /// Epoch ms.
     pub created_at: i64,
+    /// Epoch ms when the family was revoked.
+    pub revoked_at: Option<i64>,
 }
 
 /// What storage records for one issued pair.
@@ -246,7 +249,8 @@ pub trait TokenStore: Send + Sync {
     /// Storage errors.
     fn start_family(&self, family: &TokenFamily, pair: &IssuedPair) -> Result<()>;
 
-    /// Spends the refresh token with `old_hash` and stores `next` in its
+    /// Spends the refresh token with `old_hash` (presented from the device
+    /// whose id hashes to `device_hash`) and stores `next` in its
     /// family, in one transaction with one guarded UPDATE, so that of two
     /// concurrent calls at most one rotates. A token already spent revokes
     /// its family. `next.family_id` and `next.user_id` are filled in by the
@@ -257,7 +261,7 @@ pub trait TokenStore: Send + Sync {
     fn rotate(
         &self,
         old_hash: &str,
-        device_id: Option<&str>,
+        device_hash: Option<&str>,
         next: &IssuedPair,
         now_ms: i64,
     ) -> Result<RefreshOutcome>;
@@ -281,6 +285,12 @@ pub trait TokenStore: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn revoke_refresh(&self, hash: &str, user_id: &str, now_ms: i64) -> Result<bool>;
+
+    /// A user's families (sessions), oldest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn families(&self, user_id: &str) -> Result<Vec<TokenFamily>>;
 
     /// Revokes every family of a user.
     ///

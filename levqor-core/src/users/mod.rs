@@ -192,6 +192,12 @@ pub trait UserStore: Send + Sync {
     /// Storage errors.
     fn patch_user(&self, id: &str, patch: &UserPatch, now_ms: i64) -> Result<Option<User>>;
 
+    /// What was recorded at signup (`None` for an unknown user).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn signup_facts(&self, id: &str) -> Result<Option<SignupFacts>>;
+
     /// The user whose referral code is `code`.
     ///
     /// # Errors

@@ -355,8 +355,8 @@ impl Levqor {
     }
 
     /// `GET /me/export`: everything held about the caller: profile, signup
-    /// facts, API keys (never the keys themselves), sessions, jobs, ledger
-    /// and audit events.
+    /// facts, API keys (prefixes and dates, never the keys), sessions (token
+    /// families), jobs, ledger and audit events.
     ///
     /// # Errors
     /// [`Error::NotFound`]; storage errors.
@@ -390,6 +390,21 @@ impl Levqor {
                 _ => break,
             }
         }
+        let facts = self
+            .stores
+            .users
+            .signup_facts(&user.id)?
+            .unwrap_or_default();
+        let sessions: Vec<Value> = self
+            .stores
+            .tokens
+            .families(&user.id)?
+            .iter()
+            .map(|f| {
+                json!({"id": f.id, "device_bound": f.device_hash.is_some(),
+                       "created_at": rfc3339(f.created_at), "revoked_at": f.revoked_at.map(rfc3339)})
+            })
+            .collect();
         let ledger: Vec<Value> = self
             .stores
             .ledger
@@ -412,7 +427,9 @@ impl Levqor {
         )?;
         Ok(json!({
             "user": user.to_json(),
+            "signup": {"referred_by": facts.referred_by, "device_id_sha256": facts.device_hash},
             "api_keys": keys,
+            "sessions": sessions,
             "jobs": jobs,
             "ledger": ledger,
             "events": events,

@@ -55,7 +55,6 @@ fn revoke_family(tx: &Transaction<'_>, family_id: &str, why: &str, now_ms: i64) 
 
 struct Found {
     family: TokenFamily,
-    family_revoked: bool,
     role: String,
     expires_at: i64,
     spent: bool,
@@ -66,12 +65,12 @@ impl TokenStore for SqliteStore {
     fn start_family(&self, family: &TokenFamily, pair: &IssuedPair) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO token_families (id, user_id, device_id, created_at) \
+                "INSERT INTO token_families (id, user_id, device_hash, created_at) \
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
                     family.id,
                     family.user_id,
-                    family.device_id,
+                    family.device_hash,
                     family.created_at
                 ],
             )
@@ -83,14 +82,14 @@ impl TokenStore for SqliteStore {
     fn rotate(
         &self,
         old_hash: &str,
-        device_id: Option<&str>,
+        device_hash: Option<&str>,
         next: &IssuedPair,
         now_ms: i64,
     ) -> Result<RefreshOutcome> {
         self.write(|tx| {
             let found = tx
                 .prepare_cached(
-                    "SELECT f.id, f.user_id, f.device_id, f.created_at, f.revoked_at IS NOT NULL, \
+                    "SELECT f.id, f.user_id, f.device_hash, f.created_at, f.revoked_at, \
                      u.role, r.expires_at, r.spent_at IS NOT NULL, r.revoked_at IS NOT NULL \
                      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
                      JOIN users u ON u.id = f.user_id WHERE r.token_hash = ?1",
@@ -101,10 +100,10 @@ impl TokenStore for SqliteStore {
                         family: TokenFamily {
                             id: r.get(0)?,
                             user_id: r.get(1)?,
-                            device_id: r.get(2)?,
+                            device_hash: r.get(2)?,
                             created_at: r.get(3)?,
+                            revoked_at: r.get(4)?,
                         },
-                        family_revoked: r.get(4)?,
                         role: r.get(5)?,
                         expires_at: r.get(6)?,
                         spent: r.get(7)?,
@@ -116,10 +115,10 @@ impl TokenStore for SqliteStore {
             let Some(f) = found else {
                 return Ok(RefreshOutcome::Invalid);
             };
-            if f.family_revoked || f.revoked {
+            if f.family.revoked_at.is_some() || f.revoked {
                 return Ok(RefreshOutcome::Invalid);
             }
-            if f.family.device_id.is_some() && f.family.device_id.as_deref() != device_id {
+            if f.family.device_hash.is_some() && f.family.device_hash.as_deref() != device_hash {
                 return Ok(RefreshOutcome::DeviceMismatch);
             }
             if f.spent {
@@ -223,6 +222,29 @@ impl TokenStore for SqliteStore {
                 }
                 _ => Ok(false),
             }
+        })
+    }
+
+    fn families(&self, user_id: &str) -> Result<Vec<TokenFamily>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, user_id, device_hash, created_at, revoked_at FROM token_families \
+                     WHERE user_id = ?1 ORDER BY rowid",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([user_id], |r| {
+                    Ok(TokenFamily {
+                        id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        device_hash: r.get(2)?,
+                        created_at: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    })
+                })
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
         })
     }
 

@@ -181,6 +181,23 @@ impl UserStore for SqliteStore {
         if n == 0 { Ok(None) } else { self.get_user(id) }
     }
 
+    fn signup_facts(&self, id: &str) -> Result<Option<SignupFacts>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT referred_by, signup_device FROM users WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(SignupFacts {
+                        referred_by: r.get(0)?,
+                        device_hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql_err)
+        })
+    }
+
     fn find_user_by_referral_code(&self, code: &str) -> Result<Option<User>> {
         self.user_where("referral_code = ?1", code)
     }
