@@ -13,6 +13,7 @@ use crate::config::SyncMode;
 use crate::error::{Error, Result, StorageError};
 
 mod audit;
+mod flags;
 mod jobs;
 mod ledger;
 mod migrate;
