@@ -2,12 +2,96 @@
 //! (forged, expired, wrong claims, reused refresh), device binding, users
 //! and /me, erasure, rate-limit headers, and a raw-file PII scan.
 
-mod identity_e2e_support;
+mod util;
 
-use identity_e2e_support::{JWT_SECRET, Server, b64url};
 use levqor_core::auth::TokenSigner;
 use levqor_core::auth::tokens::AccessClaims;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The JWT secret the server is started with.
+const JWT_SECRET: &str = "e2e-jwt-secret-e2e-jwt-secret-e2e-jwt-secret";
+
+/// An answer with its body parsed (a string when not JSON).
+struct Answer {
+    status: u16,
+    resp: util::Resp,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.resp.header(name)
+    }
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// `util::Server` with arbitrary headers and JSON bodies.
+struct Server {
+    srv: util::Server,
+    db: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Server {
+        let mut all = vec![("LEVQOR_JWT_SECRET", JWT_SECRET), ("LEVQOR_WORKERS", "0")];
+        all.extend_from_slice(env);
+        let srv = util::Server::start(&all);
+        let db = srv.db.clone();
+        Server { srv, db }
+    }
+
+    fn api_key(&self, email: &str, role: &str) -> String {
+        util::api_key(&self.db, email, role)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        let mut h = headers.to_vec();
+        if bytes.is_some() {
+            h.push(("Content-Type", "application/json"));
+        }
+        let resp = self.srv.req(method, path, &h, bytes.as_deref());
+        let body =
+            serde_json::from_slice(&resp.body).unwrap_or_else(|_| Value::String(resp.text()));
+        Answer {
+            status: resp.status,
+            resp,
+            body,
+        }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.call("GET", path, headers, None)
+    }
+
+    fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
+        self.call("POST", path, headers, Some(body))
+    }
+}
+
+/// Base64url without padding (enough to craft tokens by hand).
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
 
 fn claims_of(token: &str) -> AccessClaims {
     let part = token.split('.').nth(1).unwrap();
@@ -37,7 +121,7 @@ fn decode_b64url(s: &str) -> Vec<u8> {
 
 #[test]
 fn bearer_tokens_forged_expired_reused_and_bound() {
-    let s = Server::start("tokens", &[]);
+    let s = Server::start(&[]);
     let key = s.api_key("ada@example.com", "user");
     let k = [("X-API-Key", key.as_str())];
     let pair = s.post("/api/v1/auth/token", &k, &json!({}));
@@ -196,7 +280,7 @@ fn bearer_tokens_forged_expired_reused_and_bound() {
 
 #[test]
 fn users_me_admin_and_erasure_over_http() {
-    let s = Server::start("users", &[]);
+    let s = Server::start(&[]);
     let admin = s.api_key("root@example.com", "admin");
     let a = [("X-API-Key", admin.as_str())];
     let up = s.post(
@@ -299,10 +383,7 @@ fn users_me_admin_and_erasure_over_http() {
 
 #[test]
 fn rate_limits_answer_429_with_headers() {
-    let s = Server::start(
-        "ratelimit",
-        &[("LEVQOR_RATE_LIMIT", "3"), ("LEVQOR_IP_RATE_LIMIT", "2")],
-    );
+    let s = Server::start(&[("LEVQOR_RATE_LIMIT", "3"), ("LEVQOR_IP_RATE_LIMIT", "2")]);
     let key = s.api_key("rl@example.com", "user");
     let k = [("X-API-Key", key.as_str())];
     for i in 0..3 {
@@ -342,7 +423,7 @@ fn rate_limits_answer_429_with_headers() {
 
 #[test]
 fn no_pii_in_clear_in_the_server_database_files() {
-    let s = Server::start("pii", &[]);
+    let s = Server::start(&[]);
     let mut secrets: Vec<String> = Vec::new();
     for i in 0..5 {
         let email = format!("scan.{i}.qzvx@pii-e2e.org");
