@@ -30,13 +30,22 @@ fn main() -> levqor_core::Result<()> {
         "LEVQOR_DB" => Some(dir.join("levqor.db").display().to_string()),
         _ => None,
     })?;
-    let levqor = LevqorBuilder::new(config).handler("math.sum", Arc::new(Sum)).open()?;
+    let levqor = LevqorBuilder::new(config)
+        .handler("math.sum", Arc::new(Sum))
+        .open()?;
     let (user, _key) = levqor.create_api_key("embedder@example.com", Role::User)?;
     let pool = levqor.start_workers(2);
 
-    let req = IntakeRequest::from_json(&json!({"kind": "math.sum", "payload": {"values": [1, 2, 3.5]}}), None)?;
+    let req = IntakeRequest::from_json(
+        &json!({"kind": "math.sum", "payload": {"values": [1, 2, 3.5]}}),
+        None,
+    )?;
     let job_id = levqor.queue.submit(&user.id, req)?.job_id;
-    let me = levqor_core::auth::Principal { user_id: user.id, role: Role::User, key_id: None };
+    let me = levqor_core::auth::Principal {
+        user_id: user.id,
+        role: Role::User,
+        key_id: None,
+    };
     for _ in 0..200 {
         let job = levqor.queue.get(&me, &job_id)?;
         if job.status == JobStatus::Succeeded {
