@@ -62,10 +62,11 @@ impl Conn {
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
+            if let Some((_, v)) = line
+                .split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            {
+                len = v.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0u8; len];
