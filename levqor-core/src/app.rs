@@ -33,6 +33,8 @@ pub struct Stores {
     pub keys: Arc<dyn ApiKeyStore>,
     /// Credits ledger.
     pub ledger: Arc<dyn crate::billing::LedgerStore>,
+    /// Pipelines and runs.
+    pub pipelines: Arc<dyn crate::pipeline::PipelineStore>,
     /// The SQLite store itself (ping, maintenance).
     pub sqlite: SqliteStore,
 }
@@ -45,6 +47,7 @@ impl Stores {
             users: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             ledger: Arc::new(store.clone()),
+            pipelines: Arc::new(store.clone()),
             sqlite: store,
         }
     }
@@ -113,7 +116,19 @@ impl LevqorBuilder {
         };
         let sqlite = SqliteStore::open(&self.config.db, &opts, pii)?;
         let stores = Stores::sqlite(sqlite);
-        let handlers = Arc::new(self.handlers);
+        let connectors = Arc::new(self.connectors);
+        let engine = Arc::new(crate::pipeline::Engine::new(
+            stores.pipelines.clone(),
+            connectors.clone(),
+            self.clock.clone(),
+            crate::pipeline::PipelineSettings::from_config(&self.config),
+        ));
+        let mut handlers = self.handlers;
+        if handlers.get("pipeline.run").is_none() {
+            let h = crate::pipeline::PipelineRunHandler::new(engine.clone());
+            handlers.register("pipeline.run", Arc::new(h));
+        }
+        let handlers = Arc::new(handlers);
         let notifier = Arc::new(Notifier::default());
         let queue = Queue::new(
             stores.jobs.clone(),
@@ -123,14 +138,16 @@ impl LevqorBuilder {
             QueueSettings { lease_ms: self.config.lease_ms },
             self.group_commit,
         );
+        let pipelines = crate::pipeline::PipelineService::new(engine, queue.clone());
         Ok(Levqor {
             started_at: self.clock.now_ms(),
+            pipelines,
             config: self.config,
             secrets,
             clock: self.clock,
             stores,
             queue,
-            connectors: Arc::new(self.connectors),
+            connectors,
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -148,6 +165,8 @@ pub struct Levqor {
     pub stores: Stores,
     /// The job queue.
     pub queue: Queue,
+    /// Pipelines: plan, create, run (the `pipeline.run` job kind is registered).
+    pub pipelines: crate::pipeline::PipelineService,
     /// Connectors.
     pub connectors: Arc<ConnectorRegistry>,
     /// Process metrics.

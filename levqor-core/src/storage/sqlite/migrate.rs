@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
     (2, "ledger", include_str!("../../../migrations/0002_ledger.sql")),
+    (4, "pipelines", include_str!("../../../migrations/0004_pipelines.sql")),
 ];
 
 /// The highest migration version applied to this database (0 when new).
