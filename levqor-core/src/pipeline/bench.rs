@@ -102,7 +102,11 @@ pub fn echo_pipeline(steps: usize) -> PipelineDef {
     }
 }
 
-fn temp_store(sync: SyncMode) -> Result<(SqliteStore, std::path::PathBuf)> {
+/// A throwaway SQLite store with this sync mode, and its path (benchmarks).
+///
+/// # Errors
+/// Storage errors.
+pub fn temp_store(sync: SyncMode) -> Result<(SqliteStore, std::path::PathBuf)> {
     let path =
         std::env::temp_dir().join(format!("levqor-bench-{}.db", crate::ids::random_token(8)));
     let mut key = [0u8; 16];
