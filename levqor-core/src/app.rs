@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::auth::{ApiKeyStore, NewApiKey, Principal, key_matches, mint_api_key};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Secrets};
-use crate::connectors::ConnectorRegistry;
+use crate::connectors::job::ConnectorTaskHandler;
+use crate::connectors::{ConnectorMetrics, ConnectorRegistry};
 use crate::crypto::{Cipher, sha256_hex};
 use crate::error::{Error, Result};
 use crate::observability::Metrics;
@@ -17,8 +18,8 @@ use crate::queue::{
     HandlerRegistry, JobHandler, JobStore, Notifier, Queue, QueueSettings, WorkerOptions,
     WorkerPool,
 };
-use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::storage::SqliteStore;
+use crate::storage::sqlite::{PiiKeys, SqliteOptions};
 use crate::users::{NewUser, Role, User, UserStore, normalize_email};
 
 /// Every store the system uses, as trait objects so that another backend
@@ -66,11 +67,11 @@ impl LevqorBuilder {
     /// Starts from a configuration, with the built-in job kinds and connectors.
     pub fn new(config: Config) -> Self {
         LevqorBuilder {
-            config,
             clock: Arc::new(SystemClock),
             handlers: HandlerRegistry::with_builtins(),
-            connectors: ConnectorRegistry::with_builtins(),
+            connectors: ConnectorRegistry::standard(&config.connectors),
             group_commit: false,
+            config,
         }
     }
 
@@ -128,6 +129,16 @@ impl LevqorBuilder {
             let h = crate::pipeline::PipelineRunHandler::new(engine.clone());
             handlers.register("pipeline.run", Arc::new(h));
         }
+        let connector_metrics = Arc::new(ConnectorMetrics::new());
+        if handlers.get("connector.task").is_none() {
+            handlers.register(
+                "connector.task",
+                Arc::new(ConnectorTaskHandler::new(
+                    connectors.clone(),
+                    connector_metrics.clone(),
+                )),
+            );
+        }
         let handlers = Arc::new(handlers);
         let notifier = Arc::new(Notifier::default());
         let queue = Queue::new(
@@ -135,7 +146,9 @@ impl LevqorBuilder {
             handlers,
             self.clock.clone(),
             notifier,
-            QueueSettings { lease_ms: self.config.lease_ms },
+            QueueSettings {
+                lease_ms: self.config.lease_ms,
+            },
             self.group_commit,
         );
         let pipelines = crate::pipeline::PipelineService::new(engine, queue.clone());
@@ -148,6 +161,7 @@ impl LevqorBuilder {
             stores,
             queue,
             connectors,
+            connector_metrics,
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -169,6 +183,8 @@ pub struct Levqor {
     pub pipelines: crate::pipeline::PipelineService,
     /// Connectors.
     pub connectors: Arc<ConnectorRegistry>,
+    /// Per-connector calls, errors and latency.
+    pub connector_metrics: Arc<ConnectorMetrics>,
     /// Process metrics.
     pub metrics: Arc<Metrics>,
     /// Epoch ms when opened.
@@ -177,7 +193,9 @@ pub struct Levqor {
 
 impl std::fmt::Debug for Levqor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Levqor").field("db", &self.config.db).finish()
+        f.debug_struct("Levqor")
+            .field("db", &self.config.db)
+            .finish()
     }
 }
 
@@ -192,12 +210,17 @@ impl Levqor {
 
     /// Starts a worker pool on this system's queue.
     pub fn start_workers(&self, threads: usize) -> WorkerPool {
+        self.start_workers_with(self.worker_options(threads))
+    }
+
+    /// Starts a worker pool with explicit options.
+    pub fn start_workers_with(&self, opts: WorkerOptions) -> WorkerPool {
         WorkerPool::start(
             self.stores.jobs.clone(),
             self.queue.handlers().clone(),
             self.clock.clone(),
             self.queue.notifier().clone(),
-            self.worker_options(threads),
+            opts,
         )
     }
 
@@ -208,7 +231,11 @@ impl Levqor {
             lease_ms: self.config.lease_ms,
             poll_ms: self.config.poll_ms,
             claim_batch: self.config.claim_batch,
-            backoff: Backoff { base_ms: self.config.retry_base_ms, max_ms: self.config.retry_max_ms },
+            backoff: Backoff {
+                base_ms: self.config.retry_base_ms,
+                max_ms: self.config.retry_max_ms,
+            },
+            on_complete: None,
         }
     }
 
@@ -226,11 +253,30 @@ impl Levqor {
         if !presented.starts_with("lvq_") || presented.len() > 200 {
             return Err(bad());
         }
-        let (record, role) = self.stores.keys.find_key(&sha256_hex(presented.as_bytes()))?.ok_or_else(bad)?;
+        let (record, role) = self
+            .stores
+            .keys
+            .find_key(&sha256_hex(presented.as_bytes()))?
+            .ok_or_else(bad)?;
         if record.revoked_at.is_some() || !key_matches(presented, &record) {
             return Err(bad());
         }
-        Ok(Principal { user_id: record.user_id, role, key_id: Some(record.id) })
+        Ok(Principal {
+            user_id: record.user_id,
+            role,
+            key_id: Some(record.id),
+        })
+    }
+
+    /// Authenticates an `Authorization: Bearer` access token.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`]: token sessions are not enabled in this build
+    /// yet, so every bearer token is refused.
+    pub fn authenticate_bearer(&self, _token: &str, _device_id: Option<&str>) -> Result<Principal> {
+        Err(Error::Unauthorized(
+            "bearer tokens are not accepted by this server yet; use X-API-Key".into(),
+        ))
     }
 
     /// Creates an API key for the user with `email` (creating the user with
@@ -242,12 +288,36 @@ impl Levqor {
         let email = normalize_email(email)?;
         let now = self.clock.now_ms();
         let (user, _) = self.stores.users.upsert_by_email(
-            &NewUser { email, name: None, role, credits: self.config.free_credits },
+            &NewUser {
+                email,
+                name: None,
+                role,
+                credits: self.config.free_credits,
+            },
             now,
         )?;
         let key = mint_api_key(&user.id, now);
         self.stores.keys.insert_key(&key.record)?;
         Ok((user, key))
+    }
+
+    /// The id of the user with `email`, created as a plain user if new
+    /// (operators submitting jobs from the CLI).
+    ///
+    /// # Errors
+    /// Validation errors for a bad email; storage errors.
+    pub fn ensure_user(&self, email: &str) -> Result<(String, bool)> {
+        let email = normalize_email(email)?;
+        let (user, created) = self.stores.users.upsert_by_email(
+            &NewUser {
+                email,
+                name: None,
+                role: Role::User,
+                credits: self.config.free_credits,
+            },
+            self.clock.now_ms(),
+        )?;
+        Ok((user.id, created))
     }
 
     /// Revokes an API key by id.

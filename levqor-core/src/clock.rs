@@ -57,7 +57,9 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Parses any RFC 3339 timestamp into epoch milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 #[cfg(test)]

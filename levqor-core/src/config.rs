@@ -105,6 +105,8 @@ pub struct Config {
     pub encryption_key: Option<String>,
     /// Explicit blind-index key (`LEVQOR_BLIND_INDEX_KEY`).
     pub blind_index_key: Option<String>,
+    /// Connector credentials, base URLs and limits (see docs/connectors.md).
+    pub connectors: crate::connectors::settings::ConnectorSettings,
 }
 
 impl Default for Config {
@@ -138,6 +140,7 @@ impl Default for Config {
             jwt_secret: None,
             encryption_key: None,
             blind_index_key: None,
+            connectors: crate::connectors::settings::ConnectorSettings::default(),
         }
     }
 }
@@ -190,7 +193,9 @@ impl Config {
                 )));
             }
         };
-        let sqlite_sync = match get("LEVQOR_SQLITE_SYNC").map(|s| s.to_ascii_uppercase()).as_deref()
+        let sqlite_sync = match get("LEVQOR_SQLITE_SYNC")
+            .map(|s| s.to_ascii_uppercase())
+            .as_deref()
         {
             None | Some("FULL") => SyncMode::Full,
             Some("NORMAL") => SyncMode::Normal,
@@ -223,7 +228,13 @@ impl Config {
             db_pool: num(get, "LEVQOR_DB_POOL", d.db_pool, 1, 512)?,
             rate_limit: num(get, "LEVQOR_RATE_LIMIT", d.rate_limit, 1, u32::MAX)?,
             ip_rate_limit: num(get, "LEVQOR_IP_RATE_LIMIT", d.ip_rate_limit, 1, u32::MAX)?,
-            signup_rate_limit: num(get, "LEVQOR_SIGNUP_RATE_LIMIT", d.signup_rate_limit, 1, u32::MAX)?,
+            signup_rate_limit: num(
+                get,
+                "LEVQOR_SIGNUP_RATE_LIMIT",
+                d.signup_rate_limit,
+                1,
+                u32::MAX,
+            )?,
             free_credits: num(get, "LEVQOR_FREE_CREDITS", d.free_credits, 0, 1_000_000_000)?,
             max_steps: num(get, "LEVQOR_MAX_STEPS", d.max_steps, 1, 10_000)?,
             max_params_bytes: num(get, "LEVQOR_MAX_PARAMS_BYTES", d.max_params_bytes, 64, 1 << 24)?,
@@ -241,6 +252,7 @@ impl Config {
             jwt_secret: get("LEVQOR_JWT_SECRET"),
             encryption_key: get("LEVQOR_ENCRYPTION_KEY"),
             blind_index_key: get("LEVQOR_BLIND_INDEX_KEY"),
+            connectors: crate::connectors::settings::ConnectorSettings::from_lookup(get)?,
         };
         Ok(cfg)
     }
@@ -264,9 +276,12 @@ where
 fn load_toml(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| Error::Config(format!("config file {} is not valid TOML: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e| {
+        Error::Config(format!(
+            "config file {} is not valid TOML: {e}",
+            path.display()
+        ))
+    })?;
     let mut out = BTreeMap::new();
     for (k, v) in table {
         let s = match v {
@@ -341,17 +356,31 @@ impl Secrets {
             None
         };
         let pick = |explicit: &Option<String>, stored: Option<&String>| -> String {
-            explicit.clone().or_else(|| stored.cloned()).unwrap_or_default()
+            explicit
+                .clone()
+                .or_else(|| stored.cloned())
+                .unwrap_or_default()
         };
         let jwt = pick(&cfg.jwt_secret, stored.as_ref().map(|s| &s.jwt_secret));
         if jwt.len() < 32 {
-            return Err(Error::Config("LEVQOR_JWT_SECRET must be at least 32 characters".into()));
+            return Err(Error::Config(
+                "LEVQOR_JWT_SECRET must be at least 32 characters".into(),
+            ));
         }
-        let enc = pick(&cfg.encryption_key, stored.as_ref().map(|s| &s.encryption_key));
-        let enc_bytes = hex::decode(enc.trim()).ok().filter(|b| b.len() == 16).ok_or_else(|| {
-            Error::Config("LEVQOR_ENCRYPTION_KEY must be 32 hex characters (AES-128)".into())
-        })?;
-        let bidx = pick(&cfg.blind_index_key, stored.as_ref().map(|s| &s.blind_index_key));
+        let enc = pick(
+            &cfg.encryption_key,
+            stored.as_ref().map(|s| &s.encryption_key),
+        );
+        let enc_bytes = hex::decode(enc.trim())
+            .ok()
+            .filter(|b| b.len() == 16)
+            .ok_or_else(|| {
+                Error::Config("LEVQOR_ENCRYPTION_KEY must be 32 hex characters (AES-128)".into())
+            })?;
+        let bidx = pick(
+            &cfg.blind_index_key,
+            stored.as_ref().map(|s| &s.blind_index_key),
+        );
         if bidx.len() < 32 {
             return Err(Error::Config(
                 "LEVQOR_BLIND_INDEX_KEY must be at least 32 characters".into(),
@@ -359,7 +388,11 @@ impl Secrets {
         }
         let mut encryption_key = [0u8; 16];
         encryption_key.copy_from_slice(&enc_bytes);
-        Ok(Secrets { jwt_secret: jwt.into_bytes(), encryption_key, blind_index_key: bidx.into_bytes() })
+        Ok(Secrets {
+            jwt_secret: jwt.into_bytes(),
+            encryption_key,
+            blind_index_key: bidx.into_bytes(),
+        })
     }
 }
 
@@ -414,8 +447,10 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config> {
-        let map: BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(&|k| map.get(k).cloned())
     }
 
@@ -440,16 +475,23 @@ mod tests {
 
     #[test]
     fn production_lists_missing_secrets() {
-        let c = cfg(&[("LEVQOR_ENV", "production"), ("LEVQOR_JWT_SECRET", &"s".repeat(40))])
-            .unwrap();
+        let c = cfg(&[
+            ("LEVQOR_ENV", "production"),
+            ("LEVQOR_JWT_SECRET", &"s".repeat(40)),
+        ])
+        .unwrap();
         let e = Secrets::load(&c).unwrap_err().to_string();
-        assert!(e.contains("LEVQOR_ENCRYPTION_KEY") && e.contains("LEVQOR_BLIND_INDEX_KEY"), "{e}");
+        assert!(
+            e.contains("LEVQOR_ENCRYPTION_KEY") && e.contains("LEVQOR_BLIND_INDEX_KEY"),
+            "{e}"
+        );
         assert!(!e.contains("LEVQOR_JWT_SECRET"), "{e}");
     }
 
     #[test]
     fn development_secrets_are_generated_once_with_0600() {
-        let dir = std::env::temp_dir().join(format!("levqor-secrets-{}", crate::ids::random_token(6)));
+        let dir =
+            std::env::temp_dir().join(format!("levqor-secrets-{}", crate::ids::random_token(6)));
         let c = cfg(&[("LEVQOR_DATA_DIR", dir.to_str().unwrap())]).unwrap();
         let a = Secrets::load(&c).unwrap();
         let b = Secrets::load(&c).unwrap();
@@ -458,7 +500,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(SECRETS_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join(SECRETS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = std::fs::remove_dir_all(dir);
@@ -472,7 +517,8 @@ mod tests {
         std::fs::write(&p, "workers = 5\naddr = \"127.0.0.1:9000\"\n").unwrap();
         let map = load_toml(&p).unwrap();
         let c = Config::from_lookup(&|k| {
-            map.get(&k.trim_start_matches("LEVQOR_").to_ascii_lowercase()).cloned()
+            map.get(&k.trim_start_matches("LEVQOR_").to_ascii_lowercase())
+                .cloned()
         })
         .unwrap();
         assert_eq!(c.workers, 5);

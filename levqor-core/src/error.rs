@@ -18,7 +18,10 @@ pub struct FieldError {
 impl FieldError {
     /// Builds a field error.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { path: path.into(), message: message.into() }
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -130,7 +133,11 @@ pub enum Error {
 }
 
 fn summary(details: &[FieldError]) -> String {
-    details.iter().map(|d| format!("{}: {}", d.path, d.message)).collect::<Vec<_>>().join("; ")
+    details
+        .iter()
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

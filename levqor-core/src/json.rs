@@ -26,8 +26,15 @@ impl<'a> Fields<'a> {
     /// [`Error::InvalidJson`] when the body is not a JSON object.
     pub fn body(v: &'a Value) -> Result<Self> {
         match v {
-            Value::Object(obj) => Ok(Fields { obj, base: String::new(), seen: vec![], errors: vec![] }),
-            _ => Err(Error::InvalidJson("request body must be a JSON object".into())),
+            Value::Object(obj) => Ok(Fields {
+                obj,
+                base: String::new(),
+                seen: vec![],
+                errors: vec![],
+            }),
+            _ => Err(Error::InvalidJson(
+                "request body must be a JSON object".into(),
+            )),
         }
     }
 
@@ -35,9 +42,12 @@ impl<'a> Fields<'a> {
     /// error recorded by the caller) when it is not an object.
     pub fn nested(v: &'a Value, base: &str) -> std::result::Result<Self, FieldError> {
         match v {
-            Value::Object(obj) => {
-                Ok(Fields { obj, base: base.to_string(), seen: vec![], errors: vec![] })
-            }
+            Value::Object(obj) => Ok(Fields {
+                obj,
+                base: base.to_string(),
+                seen: vec![],
+                errors: vec![],
+            }),
             _ => Err(FieldError::new(base, "must be an object")),
         }
     }
@@ -81,7 +91,7 @@ impl<'a> Fields<'a> {
     pub fn string(&mut self, name: &'static str, required: bool, max_len: usize) -> Option<String> {
         let v = self.take(name, required)?;
         match v.as_str() {
-            Some(s) if s.is_empty() => {
+            Some("") => {
                 self.error(name, "must not be empty");
                 None
             }
@@ -136,13 +146,21 @@ impl<'a> Fields<'a> {
     /// [`Error::Validation`] with every collected problem.
     pub fn finish(self) -> Result<()> {
         let errors = self.finish_errors();
-        if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
     }
 
     /// Ends reading and returns the collected problems (for nesting).
     pub fn finish_errors(mut self) -> Vec<FieldError> {
-        let unknown: Vec<String> =
-            self.obj.keys().filter(|k| !self.seen.contains(&k.as_str())).cloned().collect();
+        let unknown: Vec<String> = self
+            .obj
+            .keys()
+            .filter(|k| !self.seen.contains(&k.as_str()))
+            .cloned()
+            .collect();
         for k in unknown {
             self.error(&k, "unknown field");
         }
@@ -155,7 +173,8 @@ impl<'a> Fields<'a> {
 /// # Errors
 /// [`Error::InvalidJson`] for anything that is not JSON.
 pub fn parse_body(bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson(format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidJson(format!("body is not valid JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -177,7 +196,10 @@ mod tests {
 
     #[test]
     fn non_objects_are_invalid_json() {
-        assert!(matches!(Fields::body(&json!([1])), Err(Error::InvalidJson(_))));
+        assert!(matches!(
+            Fields::body(&json!([1])),
+            Err(Error::InvalidJson(_))
+        ));
         assert!(parse_body(b"{nope").is_err());
     }
 }

@@ -26,9 +26,18 @@ fn new_job(user: &str, key: Option<&str>, now: i64) -> NewJob {
 #[test]
 fn idempotency_key_is_per_user() {
     let s = SqliteStore::open_temp().unwrap();
-    let a = s.enqueue_batch(&[new_job("u1", Some("k"), 1)]).unwrap().remove(0);
-    let b = s.enqueue_batch(&[new_job("u1", Some("k"), 2)]).unwrap().remove(0);
-    let c = s.enqueue_batch(&[new_job("u2", Some("k"), 3)]).unwrap().remove(0);
+    let a = s
+        .enqueue_batch(&[new_job("u1", Some("k"), 1)])
+        .unwrap()
+        .remove(0);
+    let b = s
+        .enqueue_batch(&[new_job("u1", Some("k"), 2)])
+        .unwrap()
+        .remove(0);
+    let c = s
+        .enqueue_batch(&[new_job("u2", Some("k"), 3)])
+        .unwrap()
+        .remove(0);
     assert!(a.created && !b.created && c.created);
     assert_eq!(a.job_id, b.job_id);
     assert_ne!(a.job_id, c.job_id);
@@ -37,11 +46,18 @@ fn idempotency_key_is_per_user() {
 #[test]
 fn lease_expiry_reclaims_and_lost_lease_completion_is_refused() {
     let s = SqliteStore::open_temp().unwrap();
-    let id = s.enqueue_batch(&[new_job("u", None, 1_000)]).unwrap().remove(0).job_id;
+    let id = s
+        .enqueue_batch(&[new_job("u", None, 1_000)])
+        .unwrap()
+        .remove(0)
+        .job_id;
     let claimed = s.claim("w1", 10, 1_000, 500).unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].attempts, 1);
-    assert!(s.claim("w2", 10, 1_200, 500).unwrap().is_empty(), "lease still held");
+    assert!(
+        s.claim("w2", 10, 1_200, 500).unwrap().is_empty(),
+        "lease still held"
+    );
     // w1 dies; after the lease, w2 gets the job again.
     let again = s.claim("w2", 10, 1_600, 500).unwrap();
     assert_eq!(again.len(), 1);
@@ -72,7 +88,8 @@ fn priority_then_run_at_order_and_delayed_jobs_wait() {
     let mut later = new_job("u", None, 10);
     later.priority = 0;
     later.run_at = 5_000;
-    s.enqueue_batch(&[low.clone(), high.clone(), later.clone()]).unwrap();
+    s.enqueue_batch(&[low.clone(), high.clone(), later.clone()])
+        .unwrap();
     let got = s.claim("w", 10, 100, 1000).unwrap();
     let ids: Vec<_> = got.iter().map(|j| j.id.clone()).collect();
     assert_eq!(ids, vec![high.id, low.id]);
@@ -82,7 +99,11 @@ fn priority_then_run_at_order_and_delayed_jobs_wait() {
 #[test]
 fn cancel_only_waiting_jobs() {
     let s = SqliteStore::open_temp().unwrap();
-    let a = s.enqueue_batch(&[new_job("u", None, 1)]).unwrap().remove(0).job_id;
+    let a = s
+        .enqueue_batch(&[new_job("u", None, 1)])
+        .unwrap()
+        .remove(0)
+        .job_id;
     assert_eq!(s.cancel(&a, 2).unwrap(), CancelOutcome::Cancelled);
     assert_eq!(s.cancel(&a, 3).unwrap(), CancelOutcome::NotCancellable);
     assert_eq!(s.cancel("job_nope", 3).unwrap(), CancelOutcome::NotFound);
@@ -98,7 +119,11 @@ fn worker_pool_retries_then_succeeds_and_exhausts_to_dead() {
         lease_ms: 30_000,
         poll_ms: 10,
         claim_batch: 4,
-        backoff: levqor_core::queue::retry::Backoff { base_ms: 0, max_ms: 0 },
+        backoff: levqor_core::queue::retry::Backoff {
+            base_ms: 0,
+            max_ms: 0,
+        },
+        on_complete: None,
     };
     let pool = WorkerPool::start(
         store.clone(),
@@ -124,7 +149,10 @@ fn worker_pool_retries_then_succeeds_and_exhausts_to_dead() {
             assert!(b.error.unwrap().contains("simulated failure"));
             break;
         }
-        assert!(Instant::now() < deadline, "jobs did not finish: {a:?} {b:?}");
+        assert!(
+            Instant::now() < deadline,
+            "jobs did not finish: {a:?} {b:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     pool.shutdown();

@@ -69,7 +69,10 @@ pub fn mint_api_key(user_id: &str, now_ms: i64) -> NewApiKey {
 
 /// Whether `presented` hashes to `record`'s hash (constant time).
 pub fn key_matches(presented: &str, record: &ApiKeyRecord) -> bool {
-    ct_eq(sha256_hex(presented.as_bytes()).as_bytes(), record.key_hash.as_bytes())
+    ct_eq(
+        sha256_hex(presented.as_bytes()).as_bytes(),
+        record.key_hash.as_bytes(),
+    )
 }
 
 /// Durable storage of API keys.

@@ -57,7 +57,12 @@ impl std::str::FromStr for EntryKind {
             "referral" => EntryKind::Referral,
             "reserve" => EntryKind::Reserve,
             "adjustment" => EntryKind::Adjustment,
-            _ => return Err(Error::invalid("/kind", format!("unknown ledger entry kind `{s}`"))),
+            _ => {
+                return Err(Error::invalid(
+                    "/kind",
+                    format!("unknown ledger entry kind `{s}`"),
+                ));
+            }
         })
     }
 }

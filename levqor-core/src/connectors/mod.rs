@@ -4,6 +4,20 @@
 //! A connector is fail-closed: anything it cannot positively confirm as a
 //! success is a [`ConnectorError`], whose [`ConnectorErrorKind`] decides
 //! whether the caller retries.
+//!
+//! Entry points: [`ConnectorRegistry::standard`] builds every connector from
+//! [`ConnectorSettings`]; [`ConnectorRegistry::run`] is the instrumented call
+//! path (records [`ConnectorMetrics`]); [`run_one`] runs one call for
+//! `levqor connector test`.
+//!
+//! Code map: `settings` (environment), `http_client` (the one place that
+//! builds ureq agents: timeouts, size cap, error mapping, secret scrubbing),
+//! `guard` (private-address rules and the pinning resolver), `params`
+//! (schema checks), `metrics`, `builtin` and `transform` (offline), and one
+//! file per service: `slack`, `telegram`, `email`, `notion`, `sheets`, `http`.
+//!
+//! **Invariant**: no credential appears in an error message, a `Debug` output
+//! or a connector's output.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +26,22 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub mod builtin;
+pub mod email;
+pub mod guard;
+pub mod http;
+pub(crate) mod http_client;
+pub mod job;
+pub mod metrics;
+pub mod notion;
+pub mod params;
+pub mod settings;
+pub mod sheets;
+pub mod slack;
+pub mod telegram;
+pub mod transform;
+
+pub use metrics::ConnectorMetrics;
+pub use settings::ConnectorSettings;
 
 /// The type a parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -48,11 +78,21 @@ pub struct ParamSpec {
 impl ParamSpec {
     /// A required parameter.
     pub const fn required(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: true, description }
+        ParamSpec {
+            name,
+            ty,
+            required: true,
+            description,
+        }
     }
     /// An optional parameter.
     pub const fn optional(name: &'static str, ty: ParamType, description: &'static str) -> Self {
-        ParamSpec { name, ty, required: false, description }
+        ParamSpec {
+            name,
+            ty,
+            required: false,
+            description,
+        }
     }
 }
 
@@ -69,7 +109,10 @@ pub struct TaskContext {
 impl TaskContext {
     /// A context with the given idempotency key and no timeout.
     pub fn new(idempotency_key: impl Into<String>) -> Self {
-        TaskContext { idempotency_key: idempotency_key.into(), timeout: None }
+        TaskContext {
+            idempotency_key: idempotency_key.into(),
+            timeout: None,
+        }
     }
 }
 
@@ -148,7 +191,11 @@ impl ConnectorError {
         kind: ConnectorErrorKind,
         message: impl Into<String>,
     ) -> Self {
-        ConnectorError { connector: connector.into(), kind, message: message.into() }
+        ConnectorError {
+            connector: connector.into(),
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Whether retrying the same call may succeed (timeouts, network errors,
@@ -213,6 +260,21 @@ impl ConnectorRegistry {
         r
     }
 
+    /// The built-ins plus every external connector (`slack`, `telegram`,
+    /// `email`, `notion`, `sheets`, `http`), configured from `settings`.
+    /// Connectors without credentials are registered anyway and fail closed
+    /// with a `NotConfigured` error naming the variable to set.
+    pub fn standard(settings: &ConnectorSettings) -> Self {
+        let mut r = Self::with_builtins();
+        r.register(Arc::new(slack::Slack::new(settings)));
+        r.register(Arc::new(telegram::Telegram::new(settings)));
+        r.register(Arc::new(email::Email::new(settings)));
+        r.register(Arc::new(notion::Notion::new(settings)));
+        r.register(Arc::new(sheets::Sheets::new(settings)));
+        r.register(Arc::new(http::Http::new(settings)));
+        r
+    }
+
     /// Adds (or replaces) a connector under its own name.
     pub fn register(&mut self, connector: Arc<dyn Connector>) {
         self.map.insert(connector.name().to_string(), connector);
@@ -227,4 +289,68 @@ impl ConnectorRegistry {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
     }
+
+    /// Runs connector `name` once, recording the call in `metrics`; the
+    /// instrumented path the executor and `connector.task` jobs use.
+    ///
+    /// # Errors
+    /// `InvalidPayload` for an unknown name, else the connector's own error.
+    ///
+    /// # Example
+    /// ```
+    /// use levqor_core::connectors::{ConnectorMetrics, ConnectorRegistry, TaskContext};
+    /// let reg = ConnectorRegistry::with_builtins();
+    /// let metrics = ConnectorMetrics::new();
+    /// let out = reg
+    ///     .run("echo", &TaskContext::new("k1"), &serde_json::json!({"a": 1}), &metrics)
+    ///     .unwrap();
+    /// assert_eq!(out["a"], 1);
+    /// assert_eq!(metrics.stats("echo").unwrap().calls, 1);
+    /// ```
+    pub fn run(
+        &self,
+        name: &str,
+        ctx: &TaskContext,
+        params: &Value,
+        metrics: &ConnectorMetrics,
+    ) -> Result<Value, ConnectorError> {
+        let Some(connector) = self.get(name) else {
+            return Err(ConnectorError::new(
+                name,
+                ConnectorErrorKind::InvalidPayload,
+                format!("unknown connector `{name}`"),
+            ));
+        };
+        let started = std::time::Instant::now();
+        let result = connector.run_task(ctx, params);
+        metrics.record(name, started.elapsed(), result.as_ref().map(|_| ()));
+        result
+    }
+}
+
+/// Runs connector `name` once with `params`, as `levqor connector test NAME
+/// --params p.json` does: a standard registry from `settings`, a fresh
+/// idempotency key (`test_...`) and the settings' total timeout.
+///
+/// # Errors
+/// `InvalidPayload` for an unknown name, else the connector's own error.
+///
+/// # Example
+/// ```
+/// use levqor_core::connectors::{run_one, ConnectorSettings};
+/// let out = run_one(&ConnectorSettings::default(), "echo", &serde_json::json!({"x": 1})).unwrap();
+/// assert_eq!(out["x"], 1);
+/// ```
+pub fn run_one(
+    settings: &ConnectorSettings,
+    name: &str,
+    params: &Value,
+) -> Result<Value, ConnectorError> {
+    let registry = ConnectorRegistry::standard(settings);
+    let key = crate::ids::new_id("test", chrono::Utc::now().timestamp_millis());
+    let ctx = TaskContext {
+        idempotency_key: key,
+        timeout: Some(settings.limits.total_timeout),
+    };
+    registry.run(name, &ctx, params, &ConnectorMetrics::new())
 }

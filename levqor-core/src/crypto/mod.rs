@@ -36,7 +36,10 @@ pub fn key_id(key: &[u8; 16]) -> String {
 impl Cipher {
     /// A cipher whose current key is `key`.
     pub fn new(key: [u8; 16]) -> Self {
-        Cipher { current: (key_id(&key), key), older: Vec::new() }
+        Cipher {
+            current: (key_id(&key), key),
+            older: Vec::new(),
+        }
     }
 
     /// Adds a key that can still decrypt old values.
@@ -56,8 +59,15 @@ impl Cipher {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         // Encryption with a valid key and nonce cannot fail for in-memory data.
-        let ct = cipher.encrypt(Nonce::from_slice(&nonce), plain.as_bytes()).unwrap_or_default();
-        format!("v1:{}:{}:{}", self.current.0, B64.encode(nonce), B64.encode(ct))
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+            .unwrap_or_default();
+        format!(
+            "v1:{}:{}:{}",
+            self.current.0,
+            B64.encode(nonce),
+            B64.encode(ct)
+        )
     }
 
     /// Decrypts a value written by [`Cipher::encrypt`] under any known key.
@@ -67,16 +77,22 @@ impl Cipher {
     pub fn decrypt(&self, stored: &str) -> Result<String> {
         let bad = || Error::Internal("stored ciphertext is malformed or was tampered with".into());
         let mut parts = stored.split(':');
-        let (Some("v1"), Some(kid), Some(nonce), Some(data), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(kid), Some(nonce), Some(data), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad());
         };
         let key = std::iter::once(&self.current)
             .chain(self.older.iter())
             .find(|(id, _)| id == kid)
             .map(|(_, k)| k)
-            .ok_or_else(|| Error::Internal(format!("no key with id {kid} to decrypt a stored value")))?;
+            .ok_or_else(|| {
+                Error::Internal(format!("no key with id {kid} to decrypt a stored value"))
+            })?;
         let nonce = B64.decode(nonce).map_err(|_| bad())?;
         let data = B64.decode(data).map_err(|_| bad())?;
         if nonce.len() != 12 {

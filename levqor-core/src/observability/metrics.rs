@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use crate::queue::QueueCounts;
 
 /// Histogram bucket upper bounds in seconds.
-pub const LATENCY_BUCKETS: [f64; 12] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -56,7 +57,9 @@ pub struct Metrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -64,7 +67,10 @@ impl Metrics {
     pub fn observe_request(&self, route: &str, status: u16, secs: f64) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *g.requests.entry((route.to_string(), status)).or_default() += 1;
-        g.latency.entry(route.to_string()).or_default().observe(secs);
+        g.latency
+            .entry(route.to_string())
+            .or_default()
+            .observe(secs);
     }
 
     /// The P95 latency of a route in seconds (bucket upper bound), if seen.
@@ -76,7 +82,9 @@ impl Metrics {
     /// Renders the Prometheus text exposition, with queue gauges if given.
     pub fn render(&self, queue: Option<&QueueCounts>, out: &mut String) {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str("# HELP levqor_http_requests_total HTTP requests by route pattern and status.\n");
+        out.push_str(
+            "# HELP levqor_http_requests_total HTTP requests by route pattern and status.\n",
+        );
         out.push_str("# TYPE levqor_http_requests_total counter\n");
         for ((route, status), n) in &g.requests {
             let _ = writeln!(
@@ -85,7 +93,9 @@ impl Metrics {
                 escape(route)
             );
         }
-        out.push_str("# HELP levqor_http_request_duration_seconds HTTP request latency by route pattern.\n");
+        out.push_str(
+            "# HELP levqor_http_request_duration_seconds HTTP request latency by route pattern.\n",
+        );
         out.push_str("# TYPE levqor_http_request_duration_seconds histogram\n");
         for (route, h) in &g.latency {
             let r = escape(route);
@@ -101,8 +111,16 @@ impl Metrics {
                 "levqor_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(out, "levqor_http_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-            let _ = writeln!(out, "levqor_http_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "levqor_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "levqor_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
         }
         if let Some(q) = queue {
             out.push_str("# HELP levqor_queue_jobs Jobs in the queue by status.\n");
@@ -119,7 +137,11 @@ impl Metrics {
             }
             out.push_str("# HELP levqor_queue_oldest_ready_age_seconds Age of the oldest job ready to run.\n");
             out.push_str("# TYPE levqor_queue_oldest_ready_age_seconds gauge\n");
-            let _ = writeln!(out, "levqor_queue_oldest_ready_age_seconds {}", q.oldest_queued_age_s);
+            let _ = writeln!(
+                out,
+                "levqor_queue_oldest_ready_age_seconds {}",
+                q.oldest_queued_age_s
+            );
             out.push_str("# HELP levqor_workers Live worker pools.\n# TYPE levqor_workers gauge\n");
             let _ = writeln!(out, "levqor_workers {}", q.workers);
         }
@@ -136,8 +158,16 @@ mod tests {
         m.observe_request("/api/v1/jobs/{id}", 200, 0.0007);
         m.observe_request("/api/v1/jobs/{id}", 404, 0.02);
         let mut s = String::new();
-        m.render(Some(&QueueCounts { queued: 3, ..Default::default() }), &mut s);
-        assert!(s.contains("levqor_http_requests_total{route=\"/api/v1/jobs/{id}\",status=\"404\"} 1"));
+        m.render(
+            Some(&QueueCounts {
+                queued: 3,
+                ..Default::default()
+            }),
+            &mut s,
+        );
+        assert!(
+            s.contains("levqor_http_requests_total{route=\"/api/v1/jobs/{id}\",status=\"404\"} 1")
+        );
         assert!(s.contains("levqor_http_request_duration_seconds_bucket{route=\"/api/v1/jobs/{id}\",le=\"0.001\"} 1"));
         assert!(s.contains("levqor_queue_jobs{status=\"queued\"} 3"));
         assert_eq!(m.p95("/api/v1/jobs/{id}"), Some(0.025));

@@ -43,7 +43,8 @@ impl EnqueueBatcher {
         self.tx
             .send((job, rtx))
             .map_err(|_| Error::Unavailable("the queue writer has stopped".into()))?;
-        rrx.recv().map_err(|_| Error::Unavailable("the queue writer has stopped".into()))?
+        rrx.recv()
+            .map_err(|_| Error::Unavailable("the queue writer has stopped".into()))?
     }
 }
 
@@ -69,7 +70,9 @@ fn writer(store: Arc<dyn JobStore>, notifier: Arc<Notifier>, rx: Receiver<(NewJo
                 for (job, reply) in batch {
                     let res = store
                         .enqueue_batch(std::slice::from_ref(&job))
-                        .and_then(|mut v| v.pop().ok_or_else(|| Error::Internal("empty batch".into())));
+                        .and_then(|mut v| {
+                            v.pop().ok_or_else(|| Error::Internal("empty batch".into()))
+                        });
                     let _ = reply.send(res);
                 }
                 notifier.notify();

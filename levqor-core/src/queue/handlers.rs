@@ -25,11 +25,19 @@ pub struct JobError {
 impl JobError {
     /// A failure that another attempt may fix.
     pub fn retryable(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), retryable: true, retry_after_ms: None }
+        JobError {
+            message: message.into(),
+            retryable: true,
+            retry_after_ms: None,
+        }
     }
     /// A failure that no retry will fix: the job goes dead at once.
     pub fn permanent(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), retryable: false, retry_after_ms: None }
+        JobError {
+            message: message.into(),
+            retryable: false,
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -46,7 +54,11 @@ pub struct JobContext<'a> {
 impl<'a> JobContext<'a> {
     /// Builds a context (workers and tests).
     pub fn new(job: &'a Job, deadline: Option<Instant>, cancelled: &'a AtomicBool) -> Self {
-        JobContext { job, deadline, cancelled }
+        JobContext {
+            job,
+            deadline,
+            cancelled,
+        }
     }
     /// True once the attempt timed out or the worker is shutting down:
     /// long-running handlers should stop early.
@@ -111,24 +123,49 @@ impl HandlerRegistry {
 }
 
 /// The diagnostic `echo` kind: its result is its payload. With
-/// `{"fail_attempts": N}` its first N attempts fail with a retryable error.
+/// `{"fail_attempts": N}` its first N attempts fail with a retryable error;
+/// with `{"sleep_ms": N}` (at most 10000) each attempt first sleeps, so
+/// operators can watch leases, timeouts and crash recovery.
 #[derive(Debug, Default)]
 pub struct EchoHandler;
 
 impl JobHandler for EchoHandler {
     fn validate(&self, payload: &Value) -> Vec<FieldError> {
-        match payload.get("fail_attempts") {
-            None => vec![],
-            Some(v) if v.as_u64().is_some() => vec![],
-            Some(_) => vec![FieldError::new(
+        let mut errors = vec![];
+        if payload
+            .get("fail_attempts")
+            .is_some_and(|v| v.as_u64().is_none())
+        {
+            errors.push(FieldError::new(
                 "/payload/fail_attempts",
                 "must be a non-negative integer",
-            )],
+            ));
         }
+        if payload
+            .get("sleep_ms")
+            .is_some_and(|v| v.as_u64().is_none_or(|n| n > 10_000))
+        {
+            errors.push(FieldError::new(
+                "/payload/sleep_ms",
+                "must be an integer from 0 to 10000",
+            ));
+        }
+        errors
     }
 
     fn run(&self, ctx: &JobContext<'_>) -> Result<Value, JobError> {
-        let fail = ctx.job.payload.get("fail_attempts").and_then(Value::as_i64).unwrap_or(0);
+        if let Some(ms) = ctx.job.payload.get("sleep_ms").and_then(Value::as_u64) {
+            let end = std::time::Instant::now() + std::time::Duration::from_millis(ms.min(10_000));
+            while std::time::Instant::now() < end && !ctx.is_cancelled() {
+                std::thread::sleep(std::time::Duration::from_millis(ms.clamp(1, 5)));
+            }
+        }
+        let fail = ctx
+            .job
+            .payload
+            .get("fail_attempts")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if ctx.job.attempts <= fail {
             return Err(JobError::retryable(format!(
                 "echo: simulated failure on attempt {} of the first {fail}",

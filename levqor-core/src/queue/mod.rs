@@ -7,6 +7,7 @@
 //!   [`handlers`]: the kind → handler registry; [`retry`]: backoff.
 
 pub mod batcher;
+pub mod bench;
 pub mod handlers;
 pub mod job;
 pub mod notify;

@@ -16,14 +16,21 @@ impl Backoff {
     /// `base × 2^(attempt-1)`, capped at `max`.
     pub fn window_ms(&self, attempt: i64) -> i64 {
         let exp = (attempt - 1).clamp(0, 40) as u32;
-        self.base_ms.saturating_mul(1i64 << exp.min(62)).min(self.max_ms).max(0)
+        self.base_ms
+            .saturating_mul(1i64 << exp.min(62))
+            .min(self.max_ms)
+            .max(0)
     }
 
     /// A random delay in `[0, window]` ("full jitter"), never shorter than
     /// `at_least_ms` (a service's Retry-After).
     pub fn delay_ms(&self, attempt: i64, at_least_ms: i64) -> i64 {
         let w = self.window_ms(attempt);
-        let d = if w == 0 { 0 } else { rand::thread_rng().gen_range(0..=w) };
+        let d = if w == 0 {
+            0
+        } else {
+            rand::thread_rng().gen_range(0..=w)
+        };
         d.max(at_least_ms)
     }
 }
@@ -34,7 +41,10 @@ mod tests {
 
     #[test]
     fn windows_double_and_cap() {
-        let b = Backoff { base_ms: 1000, max_ms: 5000 };
+        let b = Backoff {
+            base_ms: 1000,
+            max_ms: 5000,
+        };
         assert_eq!(b.window_ms(1), 1000);
         assert_eq!(b.window_ms(2), 2000);
         assert_eq!(b.window_ms(3), 4000);

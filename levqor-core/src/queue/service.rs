@@ -50,7 +50,10 @@ impl IntakeRequest {
     pub fn from_json(body: &Value, header_key: Option<&str>) -> Result<IntakeRequest> {
         let mut f = Fields::body(body)?;
         let kind = f.string("kind", true, 100);
-        let payload = f.value("payload", false).cloned().unwrap_or_else(|| Value::Object(Default::default()));
+        let payload = f
+            .value("payload", false)
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()));
         let priority = f.int("priority", false, 0, 9).unwrap_or(5);
         let run_at = match f.value("run_at", false) {
             None => None,
@@ -69,16 +72,16 @@ impl IntakeRequest {
         let max_attempts = f.int("max_attempts", false, 1, 20).unwrap_or(3);
         let timeout_ms = f.int("timeout_ms", false, 1, 86_400_000);
         let mut idempotency_key = f.string("idempotency_key", false, 255);
-        if idempotency_key.is_none() {
-            if let Some(h) = header_key {
-                if h.is_empty() || h.len() > 255 {
-                    f.push(crate::error::FieldError::new(
-                        "/idempotency_key",
-                        "Idempotency-Key header must be 1 to 255 characters",
-                    ));
-                } else {
-                    idempotency_key = Some(h.to_string());
-                }
+        if idempotency_key.is_none()
+            && let Some(h) = header_key
+        {
+            if h.is_empty() || h.len() > 255 {
+                f.push(crate::error::FieldError::new(
+                    "/idempotency_key",
+                    "Idempotency-Key header must be 1 to 255 characters",
+                ));
+            } else {
+                idempotency_key = Some(h.to_string());
             }
         }
         if !payload.is_object() && f.has("payload") {
@@ -119,7 +122,9 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("handlers", &self.handlers).finish()
+        f.debug_struct("Queue")
+            .field("handlers", &self.handlers)
+            .finish()
     }
 }
 
@@ -147,8 +152,16 @@ impl Queue {
         settings: QueueSettings,
         group_commit: bool,
     ) -> Queue {
-        let batcher = group_commit.then(|| EnqueueBatcher::start(store.clone(), notifier.clone()).0);
-        Queue { store, handlers, clock, batcher, notifier, settings }
+        let batcher =
+            group_commit.then(|| EnqueueBatcher::start(store.clone(), notifier.clone()).0);
+        Queue {
+            store,
+            handlers,
+            clock,
+            batcher,
+            notifier,
+            settings,
+        }
     }
 
     /// The store underneath.
@@ -174,7 +187,10 @@ impl Queue {
     pub fn submit(&self, user_id: &str, req: IntakeRequest) -> Result<Enqueued> {
         let handler = self.handlers.get(&req.kind).ok_or_else(|| {
             let known: Vec<&str> = self.handlers.kinds().collect();
-            Error::invalid("/kind", format!("unknown job kind; known kinds: {}", known.join(", ")))
+            Error::invalid(
+                "/kind",
+                format!("unknown job kind; known kinds: {}", known.join(", ")),
+            )
         })?;
         let problems = handler.validate(&req.payload);
         if !problems.is_empty() {
@@ -198,7 +214,8 @@ impl Queue {
             None => {
                 let mut out = self.store.enqueue_batch(std::slice::from_ref(&job))?;
                 self.notifier.notify();
-                out.pop().ok_or_else(|| Error::Internal("enqueue returned nothing".into()))
+                out.pop()
+                    .ok_or_else(|| Error::Internal("enqueue returned nothing".into()))
             }
         }
     }
@@ -230,13 +247,37 @@ impl Queue {
     ) -> Result<Page<Job>> {
         let limit = check_limit(limit)?;
         let status = status.map(str::parse::<JobStatus>).transpose()?;
-        if let Some(c) = cursor {
-            if !crate::ids::is_valid("job", c) {
-                return Err(Error::invalid("/cursor", "not a cursor returned by this endpoint"));
-            }
+        if let Some(c) = cursor
+            && !crate::ids::is_valid("job", c)
+        {
+            return Err(Error::invalid(
+                "/cursor",
+                "not a cursor returned by this endpoint",
+            ));
         }
         let filter = JobFilter {
             user_id: Some(who.user_id.clone()),
+            status,
+            cursor: cursor.map(str::to_string),
+            limit: limit + 1,
+        };
+        Ok(paginate(self.store.list(&filter)?, limit, |j| j.id.clone()))
+    }
+
+    /// Every user's jobs, newest first (operators and admins).
+    ///
+    /// # Errors
+    /// Validation errors for a bad status, limit or cursor.
+    pub fn list_all(
+        &self,
+        status: Option<&str>,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>> {
+        let limit = check_limit(limit)?;
+        let status = status.map(str::parse::<JobStatus>).transpose()?;
+        let filter = JobFilter {
+            user_id: None,
             status,
             cursor: cursor.map(str::to_string),
             limit: limit + 1,
@@ -254,8 +295,14 @@ impl Queue {
             CancelOutcome::Cancelled => self.store.get(id)?.ok_or(Error::NotFound("job")),
             CancelOutcome::NotFound => Err(Error::NotFound("job")),
             CancelOutcome::NotCancellable => {
-                let status = self.store.get(id)?.map(|j| j.status.as_str()).unwrap_or("gone");
-                Err(Error::Conflict(format!("job is {status}; only queued jobs can be cancelled")))
+                let status = self
+                    .store
+                    .get(id)?
+                    .map(|j| j.status.as_str())
+                    .unwrap_or("gone");
+                Err(Error::Conflict(format!(
+                    "job is {status}; only queued jobs can be cancelled"
+                )))
             }
         }
     }
@@ -265,7 +312,8 @@ impl Queue {
     /// # Errors
     /// Storage errors.
     pub fn health(&self) -> Result<QueueCounts> {
-        self.store.counts(self.clock.now_ms(), self.settings.lease_ms)
+        self.store
+            .counts(self.clock.now_ms(), self.settings.lease_ms)
     }
 
     /// Dead jobs (the dead-letter queue), newest first.
@@ -321,7 +369,10 @@ mod tests {
         )
         .unwrap_err();
         let paths: Vec<_> = e.details().iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["/kind", "/priority", "/run_at", "/max_attempts", "/bogus"]);
+        assert_eq!(
+            paths,
+            ["/kind", "/priority", "/run_at", "/max_attempts", "/bogus"]
+        );
         let r = IntakeRequest::from_json(&json!({"kind": "echo"}), Some("k1")).unwrap();
         assert_eq!(r.idempotency_key.as_deref(), Some("k1"));
         assert!(IntakeRequest::from_json(&json!({"payload": [1]}), None).is_err());

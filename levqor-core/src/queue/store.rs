@@ -61,8 +61,13 @@ pub trait JobStore: Send + Sync {
     ///
     /// # Errors
     /// Storage errors.
-    fn heartbeat(&self, worker_id: &str, job_ids: &[String], now_ms: i64, lease_ms: i64)
-    -> Result<usize>;
+    fn heartbeat(
+        &self,
+        worker_id: &str,
+        job_ids: &[String],
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<usize>;
 
     /// Records completions in one transaction; each entry says whether it was
     /// applied (false: the worker had lost its lease).

@@ -20,7 +20,7 @@ use super::store::JobStore;
 use crate::clock::SharedClock;
 
 /// Settings of a worker pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerOptions {
     /// Worker threads.
     pub threads: usize,
@@ -32,6 +32,23 @@ pub struct WorkerOptions {
     pub claim_batch: usize,
     /// Retry backoff.
     pub backoff: Backoff,
+    /// Called with each job id once its outcome is committed (metrics,
+    /// benchmarks, tests).
+    pub on_complete: Option<CompletionHook>,
+}
+
+/// Callback run after a job's outcome is committed.
+pub type CompletionHook = Arc<dyn Fn(&Completion) + Send + Sync>;
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("threads", &self.threads)
+            .field("lease_ms", &self.lease_ms)
+            .field("poll_ms", &self.poll_ms)
+            .field("claim_batch", &self.claim_batch)
+            .finish()
+    }
 }
 
 impl Default for WorkerOptions {
@@ -41,7 +58,11 @@ impl Default for WorkerOptions {
             lease_ms: 30_000,
             poll_ms: 100,
             claim_batch: 16,
-            backoff: Backoff { base_ms: 1_000, max_ms: 3_600_000 },
+            backoff: Backoff {
+                base_ms: 1_000,
+                max_ms: 3_600_000,
+            },
+            on_complete: None,
         }
     }
 }
@@ -77,7 +98,9 @@ pub struct WorkerPool {
 
 impl std::fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerPool").field("worker_id", &self.shared.worker_id).finish()
+        f.debug_struct("WorkerPool")
+            .field("worker_id", &self.shared.worker_id)
+            .finish()
     }
 }
 
@@ -176,7 +199,9 @@ impl Shared {
             last = Instant::now();
             let now = self.clock.now_ms();
             let ids: Vec<String> = self.lock_in_flight().iter().cloned().collect();
-            let _ = self.store.heartbeat(&self.worker_id, &ids, now, self.opts.lease_ms);
+            let _ = self
+                .store
+                .heartbeat(&self.worker_id, &ids, now, self.opts.lease_ms);
             let _ = self.store.worker_seen(&info, now);
         }
     }
@@ -199,7 +224,7 @@ impl Shared {
                 Ok(j) => j,
                 Err(e) => {
                     idle_errors += 1;
-                    if idle_errors == 1 || idle_errors % 100 == 0 {
+                    if idle_errors == 1 || idle_errors.is_multiple_of(100) {
                         eprintln!("levqor worker: claim failed: {e}");
                     }
                     std::thread::sleep(Duration::from_millis(self.opts.poll_ms));
@@ -211,7 +236,8 @@ impl Shared {
                 self.notifier.wait(seen, self.idle_wait());
                 continue;
             }
-            self.lock_in_flight().extend(jobs.iter().map(|j| j.id.clone()));
+            self.lock_in_flight()
+                .extend(jobs.iter().map(|j| j.id.clone()));
             self.run_batch(jobs);
         }
     }
@@ -277,6 +303,9 @@ impl Shared {
                             (Outcome::Failed { .. }, true) => &self.stats.failed,
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
+                        if *ok && let Some(hook) = &self.opts.on_complete {
+                            hook(c);
+                        }
                     }
                     break;
                 }
@@ -301,7 +330,10 @@ impl Shared {
 
     fn run_one(&self, job: &Job) -> Outcome {
         let result = match self.handlers.get(&job.kind) {
-            None => Err(JobError::permanent(format!("no handler registered for kind `{}`", job.kind))),
+            None => Err(JobError::permanent(format!(
+                "no handler registered for kind `{}`",
+                job.kind
+            ))),
             Some(h) => run_with_timeout(h.clone(), job, self.stopping()),
         };
         match result {
@@ -311,7 +343,10 @@ impl Shared {
                     let at_least = e.retry_after_ms.unwrap_or(0);
                     self.clock.now_ms() + self.opts.backoff.delay_ms(job.attempts, at_least)
                 });
-                Outcome::Failed { error: e.message, retry_at }
+                Outcome::Failed {
+                    error: e.message,
+                    retry_at,
+                }
             }
         }
     }
@@ -335,12 +370,14 @@ fn run_with_timeout(
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let job2 = job.clone();
     let flag = cancelled.clone();
-    let spawned = std::thread::Builder::new().name("levqor-job".into()).spawn(move || {
-        let ctx = JobContext::new(&job2, Some(deadline), &flag);
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)))
-            .unwrap_or_else(|_| Err(JobError::retryable("handler panicked")));
-        let _ = tx.send(r);
-    });
+    let spawned = std::thread::Builder::new()
+        .name("levqor-job".into())
+        .spawn(move || {
+            let ctx = JobContext::new(&job2, Some(deadline), &flag);
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| handler.run(&ctx)))
+                .unwrap_or_else(|_| Err(JobError::retryable("handler panicked")));
+            let _ = tx.send(r);
+        });
     if spawned.is_err() {
         return Err(JobError::retryable("could not start a thread for the job"));
     }

@@ -35,7 +35,10 @@ impl std::str::FromStr for Role {
             "user" => Ok(Role::User),
             "partner" => Ok(Role::Partner),
             "admin" => Ok(Role::Admin),
-            _ => Err(Error::invalid("/role", "role must be one of user, partner, admin")),
+            _ => Err(Error::invalid(
+                "/role",
+                "role must be one of user, partner, admin",
+            )),
         }
     }
 }
@@ -149,8 +152,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@x.com", "a b@x.com", "ada@x", "ada@x..com", "a@b@c.com"] {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.com",
+            "a b@x.com",
+            "ada@x",
+            "ada@x..com",
+            "a@b@c.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -38,7 +38,6 @@ fn row_to_job(r: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-
 impl JobStore for SqliteStore {
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
         if jobs.is_empty() {
@@ -77,16 +76,25 @@ impl JobStore for SqliteStore {
                     ])
                     .map_err(sql_err)?;
                 if n == 1 {
-                    out.push(Enqueued { job_id: j.id.clone(), created: true, status: JobStatus::Queued });
+                    out.push(Enqueued {
+                        job_id: j.id.clone(),
+                        created: true,
+                        status: JobStatus::Queued,
+                    });
                     continue;
                 }
-                let key = j.idempotency_key.as_deref().ok_or_else(|| {
-                    Error::Internal(format!("job id collision on {}", j.id))
-                })?;
+                let key = j
+                    .idempotency_key
+                    .as_deref()
+                    .ok_or_else(|| Error::Internal(format!("job id collision on {}", j.id)))?;
                 let (id, status): (String, String) = existing
                     .query_row(params![j.user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(sql_err)?;
-                out.push(Enqueued { job_id: id, created: false, status: status.parse()? });
+                out.push(Enqueued {
+                    job_id: id,
+                    created: false,
+                    status: status.parse()?,
+                });
             }
             Ok(out)
         })
@@ -112,7 +120,12 @@ impl JobStore for SqliteStore {
             let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
             let rows = stmt
                 .query_map(
-                    params![f.user_id, f.status.map(JobStatus::as_str), f.cursor, f.limit as i64],
+                    params![
+                        f.user_id,
+                        f.status.map(JobStatus::as_str),
+                        f.cursor,
+                        f.limit as i64
+                    ],
                     row_to_job,
                 )
                 .map_err(sql_err)?;
@@ -136,7 +149,11 @@ impl JobStore for SqliteStore {
                 .query_row("SELECT 1 FROM jobs WHERE id = ?1", [id], |r| r.get(0))
                 .optional()
                 .map_err(sql_err)?;
-            Ok(if exists.is_some() { CancelOutcome::NotCancellable } else { CancelOutcome::NotFound })
+            Ok(if exists.is_some() {
+                CancelOutcome::NotCancellable
+            } else {
+                CancelOutcome::NotFound
+            })
         })
     }
 
@@ -163,9 +180,14 @@ impl JobStore for SqliteStore {
             );
             let mut stmt = tx.prepare_cached(&sql).map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![worker_id, now_ms + lease_ms, now_ms, max as i64], row_to_job)
+                .query_map(
+                    params![worker_id, now_ms + lease_ms, now_ms, max as i64],
+                    row_to_job,
+                )
                 .map_err(sql_err)?;
-            let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)?;
+            let mut jobs = rows
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_err)?;
             jobs.sort_by(|a, b| (a.priority, a.run_at, &a.id).cmp(&(b.priority, b.run_at, &b.id)));
             Ok(jobs)
         })
@@ -190,7 +212,9 @@ impl JobStore for SqliteStore {
                 .map_err(sql_err)?;
             let mut n = 0;
             for id in job_ids {
-                n += stmt.execute(params![id, worker_id, now_ms + lease_ms]).map_err(sql_err)?;
+                n += stmt
+                    .execute(params![id, worker_id, now_ms + lease_ms])
+                    .map_err(sql_err)?;
             }
             Ok(n)
         })
@@ -312,8 +336,9 @@ impl JobStore for SqliteStore {
             match ids {
                 None => tx.execute(sql, [now_ms]).map_err(sql_err),
                 Some(ids) => {
-                    let mut stmt =
-                        tx.prepare_cached(&format!("{sql} AND id = ?2")).map_err(sql_err)?;
+                    let mut stmt = tx
+                        .prepare_cached(&format!("{sql} AND id = ?2"))
+                        .map_err(sql_err)?;
                     let mut n = 0;
                     for id in ids {
                         n += stmt.execute(params![now_ms, id]).map_err(sql_err)?;
@@ -348,9 +373,9 @@ impl JobStore for SqliteStore {
 
     fn worker_gone(&self, worker_id: &str) -> Result<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM workers WHERE id = ?1", [worker_id]).map_err(sql_err)?;
+            tx.execute("DELETE FROM workers WHERE id = ?1", [worker_id])
+                .map_err(sql_err)?;
             Ok(())
         })
     }
 }
-

@@ -29,7 +29,8 @@ fn finish(pair: (LedgerEntry, String)) -> Result<LedgerEntry> {
     Ok(e)
 }
 
-const COLS: &str = "id, user_id, kind, amount, balance_after, reference, idempotency_key, created_at";
+const COLS: &str =
+    "id, user_id, kind, amount, balance_after, reference, idempotency_key, created_at";
 
 /// Applies entries inside an open transaction (also used by user creation).
 pub(crate) fn apply_in(
@@ -41,7 +42,9 @@ pub(crate) fn apply_in(
     for e in entries {
         if let Some(key) = &e.idempotency_key {
             let prior = tx
-                .prepare_cached(&format!("SELECT {COLS} FROM ledger_entries WHERE idempotency_key = ?1"))
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM ledger_entries WHERE idempotency_key = ?1"
+                ))
                 .map_err(sql_err)?
                 .query_row([key], entry_row)
                 .optional()
@@ -64,11 +67,18 @@ pub(crate) fn apply_in(
             .map_err(sql_err)?;
         let Some(balance) = balance else {
             let available: Option<i64> = tx
-                .query_row("SELECT credits FROM users WHERE id = ?1", [&e.user_id], |r| r.get(0))
+                .query_row(
+                    "SELECT credits FROM users WHERE id = ?1",
+                    [&e.user_id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(sql_err)?;
             return Err(match available {
-                Some(available) => Error::InsufficientCredits { needed: -e.amount, available },
+                Some(available) => Error::InsufficientCredits {
+                    needed: -e.amount,
+                    available,
+                },
                 None => Error::NotFound("user"),
             });
         };
@@ -115,17 +125,21 @@ impl LedgerStore for SqliteStore {
                 ))
                 .map_err(sql_err)?;
             let rows = stmt.query_map([user_id], entry_row).map_err(sql_err)?;
-            let raw = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)?;
+            let raw = rows
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_err)?;
             raw.into_iter().map(finish).collect()
         })
     }
 
     fn balance(&self, user_id: &str) -> Result<i64> {
         self.read(|c| {
-            c.query_row("SELECT credits FROM users WHERE id = ?1", [user_id], |r| r.get(0))
-                .optional()
-                .map_err(sql_err)?
-                .ok_or(Error::NotFound("user"))
+            c.query_row("SELECT credits FROM users WHERE id = ?1", [user_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql_err)?
+            .ok_or(Error::NotFound("user"))
         })
     }
 }

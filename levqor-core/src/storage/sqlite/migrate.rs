@@ -9,9 +9,21 @@ use crate::error::{Error, Result};
 
 /// `(version, name, sql)` of every migration this binary knows.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
-    (2, "ledger", include_str!("../../../migrations/0002_ledger.sql")),
-    (4, "pipelines", include_str!("../../../migrations/0004_pipelines.sql")),
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "ledger",
+        include_str!("../../../migrations/0002_ledger.sql"),
+    ),
+    (
+        4,
+        "pipelines",
+        include_str!("../../../migrations/0004_pipelines.sql"),
+    ),
 ];
 
 /// The highest migration version applied to this database (0 when new).
@@ -20,8 +32,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// Storage errors.
 pub fn schema_version(conn: &Connection) -> Result<i64> {
     ensure_table(conn)?;
-    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
-        .map_err(sql_err)
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql_err)
 }
 
 fn ensure_table(conn: &Connection) -> Result<()> {
@@ -50,7 +66,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql).map_err(sql_err)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![version, name, crate::clock::rfc3339(chrono::Utc::now().timestamp_millis())],
+            rusqlite::params![
+                version,
+                name,
+                crate::clock::rfc3339(chrono::Utc::now().timestamp_millis())
+            ],
         )
         .map_err(sql_err)?;
     }
@@ -67,7 +87,11 @@ mod tests {
         migrate(&mut c).unwrap();
         migrate(&mut c).unwrap();
         assert_eq!(schema_version(&c).unwrap(), MIGRATIONS.last().unwrap().0);
-        c.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')", []).unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations VALUES (9999, 'future', 'x')",
+            [],
+        )
+        .unwrap();
         let e = migrate(&mut c).unwrap_err();
         assert!(e.to_string().contains("newer"), "{e}");
     }

@@ -35,7 +35,11 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { pool_size: 16, sync: SyncMode::Full, busy_timeout: Duration::from_secs(10) }
+        SqliteOptions {
+            pool_size: 16,
+            sync: SyncMode::Full,
+            busy_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -72,7 +76,10 @@ impl SqliteStore {
     pub fn open(path: &Path, opts: &SqliteOptions, pii: PiiKeys) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Unavailable(format!("cannot create database folder {}: {e}", dir.display()))
+                Error::Unavailable(format!(
+                    "cannot create database folder {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         // Enable WAL once on a plain connection first: switching the journal
@@ -80,18 +87,27 @@ impl SqliteStore {
         {
             let conn = Connection::open(path).map_err(sql_err)?;
             conn.busy_timeout(opts.busy_timeout).map_err(sql_err)?;
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_err)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(sql_err)?;
         }
         let manager = SqliteConnectionManager::file(path);
         let pool = Pool::builder()
             .max_size(opts.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(Pragmas { sync: opts.sync, busy_timeout: opts.busy_timeout }))
+            .connection_customizer(Box::new(Pragmas {
+                sync: opts.sync,
+                busy_timeout: opts.busy_timeout,
+            }))
             .build(manager)
-            .map_err(|e| Error::Unavailable(format!("cannot open database {}: {e}", path.display())))?;
-        let store = SqliteStore { pool, pii: std::sync::Arc::new(pii) };
-        store.with_conn(|c| migrate::migrate(c))??;
+            .map_err(|e| {
+                Error::Unavailable(format!("cannot open database {}: {e}", path.display()))
+            })?;
+        let store = SqliteStore {
+            pool,
+            pii: std::sync::Arc::new(pii),
+        };
+        store.with_conn(migrate::migrate)??;
         Ok(store)
     }
 
@@ -101,8 +117,8 @@ impl SqliteStore {
     /// # Errors
     /// As [`SqliteStore::open`].
     pub fn open_temp() -> Result<SqliteStore> {
-        let path = std::env::temp_dir()
-            .join(format!("levqor-test-{}.db", crate::ids::random_token(8)));
+        let path =
+            std::env::temp_dir().join(format!("levqor-test-{}.db", crate::ids::random_token(8)));
         let mut key = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
         let pii = PiiKeys {
@@ -119,10 +135,12 @@ impl SqliteStore {
 
     /// Runs `f` on a pooled connection.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T> {
-        let mut conn: PooledConnection<SqliteConnectionManager> = self
-            .pool
-            .get()
-            .map_err(|e| Error::Storage(StorageError { unavailable: true, message: e.to_string() }))?;
+        let mut conn: PooledConnection<SqliteConnectionManager> = self.pool.get().map_err(|e| {
+            Error::Storage(StorageError {
+                unavailable: true,
+                message: e.to_string(),
+            })
+        })?;
         Ok(f(&mut conn))
     }
 
@@ -149,8 +167,11 @@ impl SqliteStore {
 
     /// Whether the database answers a trivial query (readiness probe).
     pub fn ping(&self) -> bool {
-        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(sql_err))
-            .is_ok()
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(sql_err)
+        })
+        .is_ok()
     }
 }
 
@@ -164,7 +185,10 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
             | Some(rusqlite::ErrorCode::DiskFull)
             | Some(rusqlite::ErrorCode::SystemIoFailure)
     );
-    Error::Storage(StorageError { unavailable, message: e.to_string() })
+    Error::Storage(StorageError {
+        unavailable,
+        message: e.to_string(),
+    })
 }
 
 /// Reads a JSON text column.

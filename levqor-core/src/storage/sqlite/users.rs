@@ -98,7 +98,15 @@ impl UserStore for SqliteStore {
                     "INSERT INTO users (id, email_bidx, email_ct, name_ct, role, credits, \
                      referral_code, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?7) ON CONFLICT(email_bidx) DO NOTHING",
-                    params![id, bidx, email_ct, name_ct, new.role.as_str(), referral, now_ms],
+                    params![
+                        id,
+                        bidx,
+                        email_ct,
+                        name_ct,
+                        new.role.as_str(),
+                        referral,
+                        now_ms
+                    ],
                 )
                 .map_err(sql_err)?;
             if n == 1 && new.credits > 0 {
@@ -149,7 +157,14 @@ impl ApiKeyStore for SqliteStore {
             tx.execute(
                 "INSERT INTO api_keys (id, user_id, key_hash, prefix, created_at, revoked_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![k.id, k.user_id, k.key_hash, k.prefix, k.created_at, k.revoked_at],
+                params![
+                    k.id,
+                    k.user_id,
+                    k.key_hash,
+                    k.prefix,
+                    k.created_at,
+                    k.revoked_at
+                ],
             )
             .map_err(sql_err)?;
             Ok(())

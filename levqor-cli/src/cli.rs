@@ -1,0 +1,185 @@
+//! The command-line grammar (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Levqor: durable job orchestration for AI automation.
+#[derive(Debug, Parser)]
+#[command(name = "levqor", version, about, propagate_version = true)]
+pub struct Cli {
+    /// SQLite database file (also LEVQOR_DB).
+    #[arg(long, global = true, env = "LEVQOR_DB")]
+    pub db: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data folder, secrets and database schema.
+    Init,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+    /// Submit and inspect jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// The dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// Queue state.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Run a worker process on the database until SIGINT/SIGTERM.
+    Worker(WorkerArgs),
+    /// Measure queue throughput and latency; prints `RESULT {json}` lines.
+    BenchQueue(BenchQueueArgs),
+    /// Try connectors.
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
+}
+
+/// `levqor connector ...`
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCmd {
+    /// Run one task of connector NAME with the params in a JSON file and
+    /// print its output (credentials come from the LEVQOR_* settings).
+    Test {
+        /// Connector name (slack, telegram, email, notion, sheets, http, echo...).
+        name: String,
+        /// JSON file holding the params object (`-` for standard input).
+        #[arg(long)]
+        params: PathBuf,
+    },
+}
+
+/// `levqor apikey ...`
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCmd {
+    /// Create a key (and the user, if new); the key is the last line printed.
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// Role of a new user: user, partner or admin.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+    /// Revoke a key by id (`key_…`).
+    Revoke {
+        /// Key id.
+        key_id: String,
+    },
+}
+
+/// `levqor job ...`
+#[derive(Debug, Subcommand)]
+pub enum JobCmd {
+    /// Enqueue a job.
+    Submit(SubmitArgs),
+    /// Show one job.
+    Status {
+        /// Job id.
+        job_id: String,
+    },
+    /// List jobs, newest first.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Page size (1 to 200).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Cursor from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Cancel a queued job.
+    Cancel {
+        /// Job id.
+        job_id: String,
+    },
+}
+
+/// Arguments of `levqor job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Job kind (`echo`, `pipeline.run`, ...).
+    #[arg(long)]
+    pub kind: String,
+    /// Payload as JSON text.
+    #[arg(long, default_value = "{}")]
+    pub payload: String,
+    /// Priority 0 (first) to 9.
+    #[arg(long)]
+    pub priority: Option<i64>,
+    /// RFC 3339 time before which the job does not run.
+    #[arg(long)]
+    pub run_at: Option<String>,
+    /// Attempts before the job goes dead (1 to 20).
+    #[arg(long)]
+    pub max_attempts: Option<i64>,
+    /// Per-attempt timeout in ms.
+    #[arg(long)]
+    pub timeout_ms: Option<i64>,
+    /// Idempotency key.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Owner's email (created as a user if new).
+    #[arg(long, default_value = "operator@levqor.local")]
+    pub email: String,
+}
+
+/// `levqor dlq ...`
+#[derive(Debug, Subcommand)]
+pub enum DlqCmd {
+    /// List dead jobs.
+    List {
+        /// Page size (1 to 200).
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Requeue dead jobs (all, or the ids given) with attempts reset.
+    Retry {
+        /// Job ids; none means every dead job.
+        job_ids: Vec<String>,
+    },
+}
+
+/// `levqor queue ...`
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Counts by status, oldest waiting age, live workers.
+    Health,
+}
+
+/// Arguments of `levqor worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Worker threads (default LEVQOR_WORKERS or 2).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `levqor bench-queue`.
+#[derive(Debug, Args)]
+pub struct BenchQueueArgs {
+    /// Jobs in the throughput run.
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Jobs in the latency run (0 skips it).
+    #[arg(long, default_value_t = 2_000)]
+    pub n_latency: usize,
+    /// Offered rate of the latency run, jobs/s.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+}

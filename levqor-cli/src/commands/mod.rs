@@ -1,0 +1,9 @@
+//! One file per command family: each builds its inputs, calls levqor-core,
+//! and formats the answer.
+
+pub mod apikey;
+pub mod bench;
+pub mod connector;
+pub mod job;
+pub mod ops;
+pub mod worker;
