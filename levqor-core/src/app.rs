@@ -34,6 +34,8 @@ pub struct Stores {
     pub keys: Arc<dyn ApiKeyStore>,
     /// Credits ledger.
     pub ledger: Arc<dyn crate::billing::LedgerStore>,
+    /// Pipelines and runs.
+    pub pipelines: Arc<dyn crate::pipeline::PipelineStore>,
     /// The SQLite store itself (ping, maintenance).
     pub sqlite: SqliteStore,
 }
@@ -46,6 +48,7 @@ impl Stores {
             users: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             ledger: Arc::new(store.clone()),
+            pipelines: Arc::new(store.clone()),
             sqlite: store,
         }
     }
@@ -115,8 +118,18 @@ impl LevqorBuilder {
         let sqlite = SqliteStore::open(&self.config.db, &opts, pii)?;
         let stores = Stores::sqlite(sqlite);
         let connectors = Arc::new(self.connectors);
-        let connector_metrics = Arc::new(ConnectorMetrics::new());
+        let engine = Arc::new(crate::pipeline::Engine::new(
+            stores.pipelines.clone(),
+            connectors.clone(),
+            self.clock.clone(),
+            crate::pipeline::PipelineSettings::from_config(&self.config),
+        ));
         let mut handlers = self.handlers;
+        if handlers.get("pipeline.run").is_none() {
+            let h = crate::pipeline::PipelineRunHandler::new(engine.clone());
+            handlers.register("pipeline.run", Arc::new(h));
+        }
+        let connector_metrics = Arc::new(ConnectorMetrics::new());
         if handlers.get("connector.task").is_none() {
             handlers.register(
                 "connector.task",
@@ -138,8 +151,10 @@ impl LevqorBuilder {
             },
             self.group_commit,
         );
+        let pipelines = crate::pipeline::PipelineService::new(engine, queue.clone());
         Ok(Levqor {
             started_at: self.clock.now_ms(),
+            pipelines,
             config: self.config,
             secrets,
             clock: self.clock,
@@ -164,6 +179,8 @@ pub struct Levqor {
     pub stores: Stores,
     /// The job queue.
     pub queue: Queue,
+    /// Pipelines: plan, create, run (the `pipeline.run` job kind is registered).
+    pub pipelines: crate::pipeline::PipelineService,
     /// Connectors.
     pub connectors: Arc<ConnectorRegistry>,
     /// Per-connector calls, errors and latency.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod observability;
+pub mod pipeline;
 pub mod queue;
 pub mod storage;
 pub mod users;

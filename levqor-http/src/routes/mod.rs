@@ -5,6 +5,7 @@ use crate::router::{Access, Route};
 
 mod jobs;
 mod ops;
+mod pipelines;
 
 const fn route(
     method: &'static str,
@@ -43,5 +44,11 @@ pub fn table() -> Vec<Route> {
             false,
             jobs::cancel,
         ),
+        route("POST", "/api/v1/plan", User, true, pipelines::plan),
+        route("POST", "/api/v1/pipelines", User, true, pipelines::create),
+        route("GET", "/api/v1/pipelines", User, false, pipelines::list),
+        route("GET", "/api/v1/pipelines/{id}", User, false, pipelines::get),
+        route("POST", "/api/v1/run", User, true, pipelines::run),
+        route("GET", "/api/v1/runs/{id}", User, false, pipelines::get_run),
     ]
 }

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger",
         include_str!("../../../migrations/0002_ledger.sql"),
     ),
+    (
+        4,
+        "pipelines",
+        include_str!("../../../migrations/0004_pipelines.sql"),
+    ),
 ];
 
 /// The highest migration version applied to this database (0 when new).

@@ -15,6 +15,7 @@ use crate::error::{Error, Result, StorageError};
 mod jobs;
 mod ledger;
 mod migrate;
+mod pipelines;
 mod users;
 
 pub use users::PiiKeys;
