@@ -237,7 +237,13 @@ impl Config {
             )?,
             free_credits: num(get, "LEVQOR_FREE_CREDITS", d.free_credits, 0, 1_000_000_000)?,
             max_steps: num(get, "LEVQOR_MAX_STEPS", d.max_steps, 1, 10_000)?,
-            max_params_bytes: num(get, "LEVQOR_MAX_PARAMS_BYTES", d.max_params_bytes, 64, 1 << 24)?,
+            max_params_bytes: num(
+                get,
+                "LEVQOR_MAX_PARAMS_BYTES",
+                d.max_params_bytes,
+                64,
+                1 << 24,
+            )?,
             step_costs: match get("LEVQOR_STEP_COSTS") {
                 Some(spec) => crate::pipeline::CostTable::parse(&spec)?,
                 None => d.step_costs,

@@ -15,7 +15,10 @@ pub fn plan(ctx: &Ctx, req: &Req) -> Result<Resp> {
 
 /// POST /api/v1/pipelines
 pub fn create(ctx: &Ctx, req: &Req) -> Result<Resp> {
-    let p = ctx.levqor.pipelines.create_pipeline(req.principal()?, &req.json()?)?;
+    let p = ctx
+        .levqor
+        .pipelines
+        .create_pipeline(req.principal()?, &req.json()?)?;
     Ok(Resp::json(201, &p.to_json()))
 }
 
@@ -27,12 +30,17 @@ pub fn list(ctx: &Ctx, req: &Req) -> Result<Resp> {
         req.query("cursor"),
     )?;
     let items: Vec<Value> = page.items.iter().map(|p| p.to_json()).collect();
-    Ok(Resp::ok(&json!({"pipelines": items, "next_cursor": page.next_cursor})))
+    Ok(Resp::ok(
+        &json!({"pipelines": items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 /// GET /api/v1/pipelines/{id}
 pub fn get(ctx: &Ctx, req: &Req) -> Result<Resp> {
-    let p = ctx.levqor.pipelines.get_pipeline(req.principal()?, req.param("id"))?;
+    let p = ctx
+        .levqor
+        .pipelines
+        .get_pipeline(req.principal()?, req.param("id"))?;
     Ok(Resp::ok(&p.to_json()))
 }
 
@@ -48,6 +56,9 @@ pub fn run(ctx: &Ctx, req: &Req) -> Result<Resp> {
 
 /// GET /api/v1/runs/{id}
 pub fn get_run(ctx: &Ctx, req: &Req) -> Result<Resp> {
-    let run = ctx.levqor.pipelines.get_run(req.principal()?, req.param("id"))?;
+    let run = ctx
+        .levqor
+        .pipelines
+        .get_run(req.principal()?, req.param("id"))?;
     Ok(Resp::ok(&run.to_json()))
 }
