@@ -164,3 +164,44 @@ fn cli_drives_the_queue_and_reports_errors_with_exit_codes() {
     );
     assert_eq!(cli(&db, &["apikey", "revoke", key_id]).0, 1);
 }
+
+#[test]
+fn cli_plans_and_runs_pipelines() {
+    let dir = util::temp_dir("cli-pipe");
+    let db = dir.join("levqor.db");
+    let (code, out, err) = cli(
+        &db,
+        &["--json", "plan", "post the weekly report to Slack #ops"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["planner"], "rules");
+    assert!(plan["pipeline"]["id"].as_str().unwrap().starts_with("pl_"));
+    let p = dir.join("p.json");
+    std::fs::write(&p, r#"{"name":"t","steps":[{"id":"a","connector":"echo","params":{"x":"{{input.name}}"}},{"id":"b","connector":"echo","params":{"y":"{{steps.a.output.x}}!"}}]}"#).unwrap();
+    let input = dir.join("in.json");
+    std::fs::write(&input, r#"{"name":"Ada"}"#).unwrap();
+    let (code, out, err) = cli(
+        &db,
+        &[
+            "--json",
+            "run",
+            p.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["steps"][1]["output"]["y"], "Ada!");
+    assert_eq!(run["credits_charged"], 2);
+    // A reference to a later step is refused with its path.
+    std::fs::write(&p, r#"{"name":"t","steps":[{"id":"a","connector":"echo","params":{"x":"{{steps.b.output}}"}},{"id":"b","connector":"echo","params":{}}]}"#).unwrap();
+    let (code, _, err) = cli(&db, &["--json", "run", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/steps/0/params/x"), "{err}");
+    let (code, out, _) = cli(&db, &["bench", "--runs", "20", "--steps", "2"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().filter(|l| l.starts_with("RESULT ")).count(), 2);
+}

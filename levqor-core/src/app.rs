@@ -118,18 +118,21 @@ impl LevqorBuilder {
         let sqlite = SqliteStore::open(&self.config.db, &opts, pii)?;
         let stores = Stores::sqlite(sqlite);
         let connectors = Arc::new(self.connectors);
-        let engine = Arc::new(crate::pipeline::Engine::new(
-            stores.pipelines.clone(),
-            connectors.clone(),
-            self.clock.clone(),
-            crate::pipeline::PipelineSettings::from_config(&self.config),
-        ));
+        let connector_metrics = Arc::new(ConnectorMetrics::new());
+        let engine = Arc::new(
+            crate::pipeline::Engine::new(
+                stores.pipelines.clone(),
+                connectors.clone(),
+                self.clock.clone(),
+                crate::pipeline::PipelineSettings::from_config(&self.config),
+            )
+            .with_metrics(connector_metrics.clone()),
+        );
         let mut handlers = self.handlers;
         if handlers.get("pipeline.run").is_none() {
             let h = crate::pipeline::PipelineRunHandler::new(engine.clone());
             handlers.register("pipeline.run", Arc::new(h));
         }
-        let connector_metrics = Arc::new(ConnectorMetrics::new());
         if handlers.get("connector.task").is_none() {
             handlers.register(
                 "connector.task",

@@ -6,4 +6,5 @@ pub mod bench;
 pub mod connector;
 pub mod job;
 pub mod ops;
+pub mod pipeline;
 pub mod worker;

@@ -89,6 +89,8 @@ pub struct Engine {
     pub clock: SharedClock,
     /// Settings.
     pub settings: PipelineSettings,
+    /// Per-connector call metrics, if recorded.
+    pub metrics: Option<Arc<crate::connectors::ConnectorMetrics>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -112,7 +114,14 @@ impl Engine {
             connectors,
             clock,
             settings,
+            metrics: None,
         }
+    }
+
+    /// Records every connector call of every run into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::connectors::ConnectorMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Stores a run and reserves its maximum cost, atomically.
@@ -175,13 +184,11 @@ impl Engine {
         let plan = CompiledPipeline::compile(&run.def, &self.connectors)?;
         let store = &*self.store;
         let run_id = run.id.as_str();
-        let status = Executor::new(self.settings.exec).run(
-            &plan,
-            run_id,
-            &run.input,
-            &mut run.steps,
-            &mut |i, rec| store.save_step(run_id, i, rec),
-        )?;
+        let status = Executor::new(self.settings.exec)
+            .with_metrics(self.metrics.clone())
+            .run(&plan, run_id, &run.input, &mut run.steps, &mut |i, rec| {
+                store.save_step(run_id, i, rec)
+            })?;
         self.settle(run, status)
     }
 

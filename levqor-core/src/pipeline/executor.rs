@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::model::{PipelineDef, RunStatus, Step, StepRecord, StepStatus};
 use super::template::{self, Node, Scope};
 use crate::connectors::{
-    Connector, ConnectorError, ConnectorErrorKind, ConnectorRegistry, TaskContext,
+    Connector, ConnectorError, ConnectorErrorKind, ConnectorMetrics, ConnectorRegistry, TaskContext,
 };
 use crate::error::{Error, Result};
 
@@ -118,16 +118,28 @@ impl Scope for RunScope<'_> {
 }
 
 /// Runs steps.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Executor {
     /// Retry pacing.
     pub opts: ExecOptions,
+    /// Where each connector call is counted (calls, errors by class,
+    /// latency), if anywhere.
+    pub metrics: Option<Arc<ConnectorMetrics>>,
 }
 
 impl Executor {
     /// An executor with these options.
     pub fn new(opts: ExecOptions) -> Self {
-        Executor { opts }
+        Executor {
+            opts,
+            metrics: None,
+        }
+    }
+
+    /// Records every connector call into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<ConnectorMetrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs the steps of `plan` whose records are not finished, in order,
@@ -221,10 +233,14 @@ impl Executor {
         let max = step.max_attempts.max(1);
         loop {
             rec.attempts += 1;
+            let call_started = self.metrics.as_ref().map(|_| Instant::now());
             let result = match ctx.timeout {
                 None => compiled.connector.run_task(&ctx, params),
                 Some(t) => call_with_timeout(&compiled.connector, &ctx, params, t),
             };
+            if let (Some(m), Some(t)) = (&self.metrics, call_started) {
+                m.record(&step.connector, t.elapsed(), result.as_ref().map(|_| ()));
+            }
             match result {
                 Ok(out) => {
                     rec.status = StepStatus::Succeeded;
