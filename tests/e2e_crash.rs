@@ -8,19 +8,33 @@ use std::process::{Child, Command, Stdio};
 use serde_json::json;
 use util::{Server, api_key, bin, wait_until};
 
-fn start_worker(db: &std::path::Path, lease_ms: &str) -> Child {
-    Command::new(bin("levqor"))
-        .args(["worker", "--threads", "2"])
-        .env("LEVQOR_DB", db)
-        .env("LEVQOR_LEASE_MS", lease_ms)
-        .env("LEVQOR_POLL_MS", "20")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(db.with_extension(format!("worker-{}.log", util::free_port())))
+/// A worker process, killed when dropped (also when a test fails).
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_worker(db: &std::path::Path, lease_ms: &str) -> Worker {
+    Worker(
+        Command::new(bin("levqor"))
+            .args(["worker", "--threads", "2"])
+            .env("LEVQOR_DB", db)
+            .env("LEVQOR_LEASE_MS", lease_ms)
+            .env("LEVQOR_POLL_MS", "20")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(
+                    db.with_extension(format!("worker-{}.log", util::free_port())),
+                )
                 .unwrap(),
-        )
-        .spawn()
-        .expect("start levqor worker")
+            )
+            .spawn()
+            .expect("start levqor worker"),
+    )
 }
 
 fn count(s: &Server, admin: &str, status: &str) -> i64 {
@@ -66,11 +80,11 @@ fn killing_a_worker_mid_batch_loses_no_job() {
             .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
             .collect::<Vec<_>>()
     );
-    w1.kill().unwrap(); // SIGKILL
-    w1.wait().unwrap();
+    w1.0.kill().unwrap(); // SIGKILL
+    w1.0.wait().unwrap();
     let done_at_kill = count(&s, &admin, "succeeded");
     assert!(done_at_kill < n, "the batch finished before the kill");
-    let mut w2 = start_worker(&db, "1500");
+    let _w2 = start_worker(&db, "1500");
     // Jobs the dead worker held come back after their lease (1.5 s).
     assert!(
         wait_until(60, || count(&s, &admin, "succeeded") == n),
@@ -82,8 +96,6 @@ fn killing_a_worker_mid_batch_loses_no_job() {
         assert_eq!(j["status"], "succeeded", "{j}");
     }
     assert_eq!(count(&s, &admin, "running"), 0);
-    let _ = w2.kill();
-    let _ = w2.wait();
 }
 
 #[test]

@@ -55,6 +55,39 @@ pub enum Command {
     /// Feature flags.
     #[command(subcommand)]
     Flags(FlagsCmd),
+    /// Turn a description into a stored pipeline (offline rules planner, or
+    /// the LLM planner when LEVQOR_OPENAI_API_KEY is set).
+    Plan {
+        /// What the automation should do, in plain words.
+        description: String,
+        /// Owner's email (created as a user if new).
+        #[arg(long, default_value = "operator@levqor.local")]
+        email: String,
+    },
+    /// Run a pipeline from a JSON file and print the run.
+    Run {
+        /// Pipeline file: `{"name", "steps": [...]}`.
+        pipeline: PathBuf,
+        /// Input file (JSON object) for `{{input.…}}` templates.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Queue it as a `pipeline.run` job instead of running it here.
+        #[arg(long = "async")]
+        is_async: bool,
+        /// Owner's email (created as a user if new); credits are charged to it.
+        #[arg(long, default_value = "operator@levqor.local")]
+        email: String,
+    },
+    /// Measure the pipeline executor: N runs of M echo steps, with and
+    /// without persistence; prints `RESULT {json}` lines.
+    Bench {
+        /// Runs.
+        #[arg(long, default_value_t = 2000)]
+        runs: usize,
+        /// Steps per run.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
 }
 
 /// `levqor user ...`

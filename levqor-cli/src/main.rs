@@ -69,5 +69,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit(c) => commands::identity::audit(&l, c, as_json),
         Command::Flags(c) => commands::identity::flags(&l, c, as_json),
         Command::Connector(_) => unreachable!("handled before opening the database"),
+        Command::Plan { description, email } => {
+            commands::pipeline::plan(&l, &description, &email, as_json)
+        }
+        Command::Run {
+            pipeline,
+            input,
+            is_async,
+            email,
+        } => commands::pipeline::run(&l, &pipeline, input.as_deref(), is_async, &email, as_json),
+        Command::Bench { runs, steps } => commands::pipeline::bench(&l, runs, steps),
     }
 }

@@ -44,7 +44,9 @@ CREATE TABLE jobs (
     lease_expires_at INTEGER
 );
 CREATE UNIQUE INDEX jobs_idempotency ON jobs(user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- The claim walks jobs_ready in order; jobs_due answers "when is the next one due".
 CREATE INDEX jobs_ready ON jobs(priority, run_at, id) WHERE status IN ('queued', 'failed');
+CREATE INDEX jobs_due ON jobs(run_at) WHERE status IN ('queued', 'failed');
 CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE status = 'running';
 CREATE INDEX jobs_user ON jobs(user_id, id);
 CREATE INDEX jobs_status ON jobs(status, id);

@@ -40,6 +40,8 @@ pub struct Stores {
     pub audit: Arc<dyn crate::audit::AuditStore>,
     /// Feature flags.
     pub flags: Arc<dyn crate::flags::FlagStore>,
+    /// Pipelines and runs.
+    pub pipelines: Arc<dyn crate::pipeline::PipelineStore>,
     /// The SQLite store itself (ping, maintenance).
     pub sqlite: SqliteStore,
 }
@@ -55,6 +57,7 @@ impl Stores {
             tokens: Arc::new(store.clone()),
             audit: Arc::new(store.clone()),
             flags: Arc::new(store.clone()),
+            pipelines: Arc::new(store.clone()),
             sqlite: store,
         }
     }
@@ -125,7 +128,20 @@ impl LevqorBuilder {
         let stores = Stores::sqlite(sqlite);
         let connectors = Arc::new(self.connectors);
         let connector_metrics = Arc::new(ConnectorMetrics::new());
+        let engine = Arc::new(
+            crate::pipeline::Engine::new(
+                stores.pipelines.clone(),
+                connectors.clone(),
+                self.clock.clone(),
+                crate::pipeline::PipelineSettings::from_config(&self.config),
+            )
+            .with_metrics(connector_metrics.clone()),
+        );
         let mut handlers = self.handlers;
+        if handlers.get("pipeline.run").is_none() {
+            let h = crate::pipeline::PipelineRunHandler::new(engine.clone());
+            handlers.register("pipeline.run", Arc::new(h));
+        }
         if handlers.get("connector.task").is_none() {
             handlers.register(
                 "connector.task",
@@ -151,9 +167,11 @@ impl LevqorBuilder {
             &self.config,
             self.clock.clone(),
         ));
+        let pipelines = crate::pipeline::PipelineService::new(engine, queue.clone());
         Ok(Levqor {
             limits,
             started_at: self.clock.now_ms(),
+            pipelines,
             config: self.config,
             secrets,
             clock: self.clock,
@@ -178,6 +196,8 @@ pub struct Levqor {
     pub stores: Stores,
     /// The job queue.
     pub queue: Queue,
+    /// Pipelines: plan, create, run (the `pipeline.run` job kind is registered).
+    pub pipelines: crate::pipeline::PipelineService,
     /// Connectors.
     pub connectors: Arc<ConnectorRegistry>,
     /// Per-connector calls, errors and latency.

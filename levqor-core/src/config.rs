@@ -82,6 +82,23 @@ pub struct Config {
     pub free_credits: i64,
     /// Most steps in a pipeline (`LEVQOR_MAX_STEPS`, default 50).
     pub max_steps: usize,
+    /// Largest serialized `params` of one pipeline step in bytes
+    /// (`LEVQOR_MAX_PARAMS_BYTES`, default 65536).
+    pub max_params_bytes: usize,
+    /// Credits per pipeline step by connector (`LEVQOR_STEP_COSTS`, e.g.
+    /// `slack=2,http=1,*=1`; default 1 each).
+    pub step_costs: crate::pipeline::CostTable,
+    /// Key of the OpenAI-compatible LLM planner (`LEVQOR_OPENAI_API_KEY`);
+    /// without it planning uses the offline rules planner.
+    pub openai_api_key: Option<String>,
+    /// Base URL of the chat-completions API (`LEVQOR_OPENAI_BASE_URL`,
+    /// default `https://api.openai.com/v1`).
+    pub openai_base_url: String,
+    /// Planner model (`LEVQOR_OPENAI_MODEL`, default `gpt-4o-mini`).
+    pub openai_model: String,
+    /// USD per million tokens by model (`LEVQOR_LLM_PRICES`,
+    /// `model=input/output,...`, over built-in gpt-4o-mini and gpt-4o prices).
+    pub llm_prices: crate::pipeline::LlmPrices,
     /// Explicit JWT secret (`LEVQOR_JWT_SECRET`).
     pub jwt_secret: Option<String>,
     /// Explicit encryption key, 32 hex chars = AES-128 (`LEVQOR_ENCRYPTION_KEY`).
@@ -132,6 +149,12 @@ impl Default for Config {
             signup_rate_limit: 10,
             free_credits: 100,
             max_steps: 50,
+            max_params_bytes: 64 * 1024,
+            step_costs: crate::pipeline::CostTable::default(),
+            openai_api_key: None,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_model: "gpt-4o-mini".into(),
+            llm_prices: crate::pipeline::LlmPrices::default(),
             jwt_secret: None,
             encryption_key: None,
             blind_index_key: None,
@@ -234,6 +257,24 @@ impl Config {
             )?,
             free_credits: num(get, "LEVQOR_FREE_CREDITS", d.free_credits, 0, 1_000_000_000)?,
             max_steps: num(get, "LEVQOR_MAX_STEPS", d.max_steps, 1, 10_000)?,
+            max_params_bytes: num(
+                get,
+                "LEVQOR_MAX_PARAMS_BYTES",
+                d.max_params_bytes,
+                64,
+                1 << 24,
+            )?,
+            step_costs: match get("LEVQOR_STEP_COSTS") {
+                Some(spec) => crate::pipeline::CostTable::parse(&spec)?,
+                None => d.step_costs,
+            },
+            openai_api_key: get("LEVQOR_OPENAI_API_KEY"),
+            openai_base_url: get("LEVQOR_OPENAI_BASE_URL").unwrap_or(d.openai_base_url),
+            openai_model: get("LEVQOR_OPENAI_MODEL").unwrap_or(d.openai_model),
+            llm_prices: match get("LEVQOR_LLM_PRICES") {
+                Some(spec) => crate::pipeline::LlmPrices::parse(&spec)?,
+                None => d.llm_prices,
+            },
             jwt_secret: get("LEVQOR_JWT_SECRET"),
             encryption_key: get("LEVQOR_ENCRYPTION_KEY"),
             blind_index_key: get("LEVQOR_BLIND_INDEX_KEY"),

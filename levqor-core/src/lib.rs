@@ -23,6 +23,7 @@ pub mod flags;
 pub mod ids;
 pub mod json;
 pub mod observability;
+pub mod pipeline;
 pub mod queue;
 pub mod ratelimit;
 pub mod storage;

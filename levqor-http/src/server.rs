@@ -166,21 +166,7 @@ fn serve(ctx: &Ctx, routes: &[Route], mut rq: tiny_http::Request) {
             req.params = params;
             let resp = match prepare(ctx, route, &mut req, &mut rq) {
                 Err(resp) => resp,
-                Ok(decision) => {
-                    let handler = route.handler;
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, &req))) {
-                        Ok(Ok(resp)) => resp,
-                        Ok(Err(e)) => error_response(&e, &request_id),
-                        Err(_) => {
-                            eprintln!(
-                                "{{\"level\":\"error\",\"request_id\":\"{request_id}\",\"error\":\"handler panicked\",\"route\":\"{}\"}}",
-                                route.pattern
-                            );
-                            error_body(500, "internal", "internal error", &request_id)
-                        }
-                    }
-                    .with_rate_limit(decision.as_ref())
-                }
+                Ok(decision) => call_handler(ctx, route, &req).with_rate_limit(decision.as_ref()),
             };
             (route.pattern, resp)
         }
@@ -228,6 +214,23 @@ impl WithRateLimit for Resp {
             r = r.with_header("Retry-After", v);
         }
         r
+    }
+}
+
+/// Runs a route's handler; an error becomes the contract's body, a panic a
+/// 500 `internal` (the thread and the server live on).
+pub fn call_handler(ctx: &Ctx, route: &Route, req: &Req) -> Resp {
+    let handler = route.handler;
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, req))) {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => error_response(&e, &req.request_id),
+        Err(_) => {
+            eprintln!(
+                "{{\"level\":\"error\",\"request_id\":\"{}\",\"error\":\"handler panicked\",\"route\":\"{}\"}}",
+                req.request_id, route.pattern
+            );
+            error_body(500, "internal", "internal error", &req.request_id)
+        }
     }
 }
 
@@ -437,6 +440,52 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn boom(_: &Ctx, _: &Req) -> Result<Resp> {
+        panic!("handler bug")
+    }
+
+    #[test]
+    fn a_panicking_handler_becomes_a_500() {
+        let dir = std::env::temp_dir().join(format!(
+            "levqor-http-unit-{}",
+            levqor_core::ids::random_token(6)
+        ));
+        let db = dir.join("l.db").display().to_string();
+        let cfg =
+            levqor_core::Config::from_lookup(&|k| (k == "LEVQOR_DB").then(|| db.clone())).unwrap();
+        let ctx = Ctx {
+            levqor: Arc::new(levqor_core::Levqor::open(cfg).unwrap()),
+            shutting_down: AtomicBool::new(false),
+        };
+        let route = Route {
+            method: "GET",
+            pattern: "/boom",
+            access: Access::Public,
+            json_body: false,
+            handler: boom,
+        };
+        let req = Req {
+            method: "GET".into(),
+            path: "/boom".into(),
+            query: vec![],
+            params: vec![],
+            headers: vec![],
+            body: vec![],
+            principal: None,
+            request_id: "rid-1".into(),
+            remote_ip: None,
+        };
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let resp = call_handler(&ctx, &route, &req);
+        std::panic::set_hook(prev);
+        assert_eq!(resp.status, 500);
+        let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+        assert_eq!(v["error"]["request_id"], "rid-1");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn query_decoding_and_request_ids() {

@@ -7,4 +7,5 @@ pub mod connector;
 pub mod identity;
 pub mod job;
 pub mod ops;
+pub mod pipeline;
 pub mod worker;

@@ -198,6 +198,12 @@ pub trait UserStore: Send + Sync {
     /// Storage errors.
     fn signup_facts(&self, id: &str) -> Result<Option<SignupFacts>>;
 
+    /// Ids of the user's pipeline runs, oldest first (for exports).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn run_ids(&self, user_id: &str) -> Result<Vec<String>>;
+
     /// The user whose referral code is `code`.
     ///
     /// # Errors
@@ -210,8 +216,8 @@ pub trait UserStore: Send + Sync {
     /// Storage errors.
     fn list_users(&self, cursor: Option<&str>, limit: usize) -> Result<Vec<User>>;
 
-    /// Erases a user in one transaction: the profile row, API keys, tokens
-    /// and jobs are deleted; ledger entries and audit events are kept under
+    /// Erases a user in one transaction: the profile row, API keys, tokens,
+    /// jobs, pipelines and runs are deleted; ledger entries and audit events are kept under
     /// `pseudonym`. Returns whether the user existed.
     ///
     /// # Errors

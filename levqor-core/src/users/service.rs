@@ -356,7 +356,7 @@ impl Levqor {
 
     /// `GET /me/export`: everything held about the caller: profile, signup
     /// facts, API keys (prefixes and dates, never the keys), sessions (token
-    /// families), jobs, ledger and audit events.
+    /// families), jobs, pipelines, runs, ledger and audit events.
     ///
     /// # Errors
     /// [`Error::NotFound`]; storage errors.
@@ -388,6 +388,26 @@ impl Levqor {
             match (full, last) {
                 (true, Some(id)) => cursor = Some(id),
                 _ => break,
+            }
+        }
+        let mut pipelines = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .stores
+                .pipelines
+                .list_pipelines(&user.id, cursor.as_deref(), 200)?;
+            let full = page.len() == 200;
+            cursor = page.last().map(|p| p.id.clone());
+            pipelines.extend(page.iter().map(|p| p.to_json()));
+            if !full {
+                break;
+            }
+        }
+        let mut runs = Vec::new();
+        for id in self.stores.users.run_ids(&user.id)? {
+            if let Some(run) = self.stores.pipelines.get_run(&id)? {
+                runs.push(run.to_json());
             }
         }
         let facts = self
@@ -431,14 +451,16 @@ impl Levqor {
             "api_keys": keys,
             "sessions": sessions,
             "jobs": jobs,
+            "pipelines": pipelines,
+            "runs": runs,
             "ledger": ledger,
             "events": events,
             "exported_at": rfc3339(self.clock.now_ms()),
         }))
     }
 
-    /// `DELETE /me`: erases the caller. Profile, keys, tokens and jobs are
-    /// deleted; the ledger and audit trail stay under a random pseudonym.
+    /// `DELETE /me`: erases the caller. Profile, keys, tokens, jobs,
+    /// pipelines and runs are deleted; the ledger and audit trail stay under a random pseudonym.
     /// Afterwards the user is 404 for everyone and every credential fails.
     ///
     /// # Errors

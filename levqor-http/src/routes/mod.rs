@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod jobs;
 mod ops;
+mod pipelines;
 mod users;
 
 const fn route(
@@ -68,5 +69,11 @@ pub fn table() -> Vec<Route> {
             false,
             admin::rollback_flag,
         ),
+        route("POST", "/api/v1/plan", User, true, pipelines::plan),
+        route("POST", "/api/v1/pipelines", User, true, pipelines::create),
+        route("GET", "/api/v1/pipelines", User, false, pipelines::list),
+        route("GET", "/api/v1/pipelines/{id}", User, false, pipelines::get),
+        route("POST", "/api/v1/run", User, true, pipelines::run),
+        route("GET", "/api/v1/runs/{id}", User, false, pipelines::get_run),
     ]
 }

@@ -161,7 +161,7 @@ impl JobStore for SqliteStore {
         self.write(|tx| {
             // Reap expired leases: the worker holding them is gone.
             tx.prepare_cached(
-                "UPDATE jobs SET \
+                "UPDATE jobs INDEXED BY jobs_leases SET \
                    status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END, \
                    finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
                    error = 'lease expired: the worker running this attempt was lost', \
@@ -174,7 +174,8 @@ impl JobStore for SqliteStore {
             let sql = format!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, \
                    lease_expires_at = ?2, started_at = ?3 \
-                 WHERE id IN (SELECT id FROM jobs WHERE status IN ('queued', 'failed') \
+                 WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready \
+                   WHERE status IN ('queued', 'failed') \
                    AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?4) \
                  RETURNING {COLS}"
             );
@@ -312,7 +313,8 @@ impl JobStore for SqliteStore {
             }
             let oldest: Option<i64> = c
                 .query_row(
-                    "SELECT MIN(run_at) FROM jobs WHERE status IN ('queued', 'failed') AND run_at <= ?1",
+                    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due \
+                     WHERE status IN ('queued', 'failed') AND run_at <= ?1",
                     [now_ms],
                     |r| r.get(0),
                 )
@@ -351,7 +353,9 @@ impl JobStore for SqliteStore {
 
     fn next_run_at(&self) -> Result<Option<i64>> {
         self.read(|c| {
-            c.prepare_cached("SELECT MIN(run_at) FROM jobs WHERE status IN ('queued', 'failed')")
+            c.prepare_cached(
+                "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due WHERE status IN ('queued', 'failed')",
+            )
                 .map_err(sql_err)?
                 .query_row([], |r| r.get(0))
                 .map_err(sql_err)

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity",
         include_str!("../../../migrations/0003_identity.sql"),
     ),
+    (
+        4,
+        "pipelines",
+        include_str!("../../../migrations/0004_pipelines.sql"),
+    ),
 ];
 
 /// The highest migration version applied to this database (0 when new).

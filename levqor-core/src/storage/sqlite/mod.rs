@@ -17,6 +17,7 @@ mod flags;
 mod jobs;
 mod ledger;
 mod migrate;
+mod pipelines;
 mod tokens;
 mod users;
 
@@ -67,6 +68,12 @@ impl CustomizeConnection<Connection, rusqlite::Error> for Pragmas {
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
     pii: std::sync::Arc<PiiKeys>,
+    /// Serialises this process's writers. SQLite allows one writer at a
+    /// time; without this, threads contending for the lock fall into
+    /// SQLite's busy handler, which sleeps in steps of milliseconds. A mutex
+    /// hands the lock over in microseconds. Other processes still meet the
+    /// busy timeout.
+    write_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -108,6 +115,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             pii: std::sync::Arc::new(pii),
+            write_lock: Default::default(),
         };
         store.with_conn(migrate::migrate)??;
         Ok(store)
@@ -153,6 +161,7 @@ impl SqliteStore {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
         self.with_conn(|c| {
+            let _writer = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql_err)?;

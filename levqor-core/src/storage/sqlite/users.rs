@@ -198,6 +198,16 @@ impl UserStore for SqliteStore {
         })
     }
 
+    fn run_ids(&self, user_id: &str) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id FROM runs WHERE user_id = ?1 ORDER BY id")
+                .map_err(sql_err)?;
+            let rows = stmt.query_map([user_id], |r| r.get(0)).map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err)
+        })
+    }
+
     fn find_user_by_referral_code(&self, code: &str) -> Result<Option<User>> {
         self.user_where("referral_code = ?1", code)
     }
@@ -238,8 +248,13 @@ impl UserStore for SqliteStore {
             ] {
                 tx.execute(sql, both).map_err(sql_err)?;
             }
-            tx.execute("DELETE FROM jobs WHERE user_id = ?1", [id])
-                .map_err(sql_err)?;
+            for sql in [
+                "DELETE FROM jobs WHERE user_id = ?1",
+                "DELETE FROM runs WHERE user_id = ?1",
+                "DELETE FROM pipelines WHERE user_id = ?1",
+            ] {
+                tx.execute(sql, [id]).map_err(sql_err)?;
+            }
             // api_keys, token families, refresh and access tokens cascade.
             tx.execute("DELETE FROM users WHERE id = ?1", [id])
                 .map_err(sql_err)?;
