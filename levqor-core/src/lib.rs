@@ -22,6 +22,7 @@ pub mod error;
 pub mod flags;
 pub mod ids;
 pub mod json;
+pub mod maintenance;
 pub mod observability;
 pub mod pipeline;
 pub mod queue;

@@ -27,6 +27,8 @@ fn run() -> levqor_core::Result<()> {
     let (addr, workers, threads) = (config.addr.clone(), config.workers, config.http_threads);
     let levqor = Arc::new(LevqorBuilder::new(config).group_commit(true).open()?);
     let pool = (workers > 0).then(|| levqor.start_workers(workers));
+    let maintenance =
+        levqor_core::maintenance::Maintenance::start(levqor.clone(), Duration::from_secs(60));
     let ctx = Arc::new(Ctx {
         levqor: levqor.clone(),
         shutting_down: AtomicBool::new(false),
@@ -52,5 +54,6 @@ fn run() -> levqor_core::Result<()> {
     if let Some(pool) = pool {
         pool.shutdown();
     }
+    maintenance.shutdown();
     Ok(())
 }
