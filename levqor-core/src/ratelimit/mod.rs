@@ -37,13 +37,14 @@ impl Policy {
         format!("\"{}\";q={};w={}", self.name, self.quota, self.window_s)
     }
 
-    fn interval_ms(&self) -> i64 {
-        let window_ms = (self.window_s.max(1) as i64).saturating_mul(1000);
-        (window_ms / i64::from(self.quota.max(1))).max(1)
+    /// Emission interval in microseconds: fine enough that quotas of more
+    /// than 1,000 a second per key are honoured, not capped at one per ms.
+    fn interval_us(&self) -> i64 {
+        (self.window_us() / i64::from(self.quota.max(1))).max(1)
     }
 
-    fn window_ms(&self) -> i64 {
-        (self.window_s.max(1) as i64).saturating_mul(1000)
+    fn window_us(&self) -> i64 {
+        (self.window_s.max(1) as i64).saturating_mul(1_000_000)
     }
 }
 
@@ -104,25 +105,27 @@ pub trait RateLimiter: Send + Sync {
     fn check(&self, key: &str, policy: &Policy, now_ms: i64) -> Decision;
 }
 
-/// Pure GCRA step: the decision and the new TAT to store (if allowed).
+/// Pure GCRA step: the decision and the new TAT (theoretical arrival time,
+/// in microseconds since the epoch) to store, if allowed.
 pub fn gcra(tat: Option<i64>, policy: &Policy, now_ms: i64) -> (Decision, Option<i64>) {
-    let t = policy.interval_ms();
-    let window = policy.window_ms();
-    let tat = tat.unwrap_or(now_ms).max(now_ms);
+    let t = policy.interval_us();
+    let window = policy.window_us();
+    let now = now_ms.saturating_mul(1000);
+    let tat = tat.unwrap_or(now).max(now);
     let new_tat = tat.saturating_add(t);
-    let ceil_s = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
-    if new_tat - now_ms <= window {
-        let remaining = ((window - (new_tat - now_ms)) / t).clamp(0, i64::from(u32::MAX)) as u32;
+    let ceil_s = |us: i64| (us.max(0) as u64).div_ceil(1_000_000);
+    if new_tat - now <= window {
+        let remaining = ((window - (new_tat - now)) / t).clamp(0, i64::from(u32::MAX)) as u32;
         let d = Decision {
             allowed: true,
             remaining,
-            reset_s: ceil_s(new_tat - now_ms),
+            reset_s: ceil_s(new_tat - now),
             retry_after_s: 0,
             policy: policy.clone(),
         };
         (d, Some(new_tat))
     } else {
-        let wait = ceil_s(new_tat - window - now_ms).max(1);
+        let wait = ceil_s(new_tat - window - now).max(1);
         let d = Decision {
             allowed: false,
             remaining: 0,
@@ -167,7 +170,7 @@ impl RateLimiter for MemoryLimiter {
         let mut map = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= SWEEP_AT {
             // Entries whose TAT has passed are equivalent to absent ones.
-            map.retain(|_, tat| *tat > now_ms);
+            map.retain(|_, tat| *tat > now_ms.saturating_mul(1000));
         }
         let (decision, new_tat) = gcra(map.get(key).copied(), policy, now_ms);
         if let Some(t) = new_tat {
@@ -286,6 +289,20 @@ mod tests {
             l.check("other", &pol, 1_000).allowed,
             "keys are independent"
         );
+    }
+
+    #[test]
+    fn quotas_above_one_per_millisecond_are_honoured() {
+        let l = MemoryLimiter::default();
+        let pol = p(6000, 1);
+        let allowed = (0..6001).filter(|_| l.check("k", &pol, 0).allowed).count();
+        // The burst is the quota (give or take the interval's rounding to µs).
+        assert!((6000..=6030).contains(&allowed), "{allowed}");
+        assert!(!l.check("k", &pol, 0).allowed);
+        // One millisecond later about 6 more intervals (166 µs each) have
+        // passed; a millisecond-grained limiter would allow only one.
+        let more = (0..10).filter(|_| l.check("k", &pol, 1).allowed).count();
+        assert!((5..=6).contains(&more), "{more}");
     }
 
     #[test]
