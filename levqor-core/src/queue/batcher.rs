@@ -60,7 +60,7 @@ fn writer(store: Arc<dyn JobStore>, notifier: Arc<Notifier>, rx: Receiver<(NewJo
         let jobs: Vec<NewJob> = batch.iter().map(|(j, _)| j.clone()).collect();
         match store.enqueue_batch(&jobs) {
             Ok(results) => {
-                notifier.notify();
+                notifier.notify_one();
                 for ((_, reply), res) in batch.into_iter().zip(results) {
                     let _ = reply.send(Ok(res));
                 }
@@ -75,7 +75,7 @@ fn writer(store: Arc<dyn JobStore>, notifier: Arc<Notifier>, rx: Receiver<(NewJo
                         });
                     let _ = reply.send(res);
                 }
-                notifier.notify();
+                notifier.notify_one();
             }
             Err(e) => {
                 if let Some((_, reply)) = batch.into_iter().next() {

@@ -18,11 +18,20 @@ impl Notifier {
         *self.generation.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Signals new work.
+    /// Signals new work to every waiter (shutdown, bulk requeues).
     pub fn notify(&self) {
         let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
         *g = g.wrapping_add(1);
         self.cond.notify_all();
+    }
+
+    /// Signals new work to one waiter: a worker that finds a full batch wakes
+    /// the next, so a trickle of jobs does not wake (and send to the write
+    /// lock) every idle worker at once.
+    pub fn notify_one(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.cond.notify_one();
     }
 
     /// Waits until the generation moves past `seen` or `timeout` passes.

@@ -213,7 +213,7 @@ impl Queue {
             Some(b) => b.enqueue(job),
             None => {
                 let mut out = self.store.enqueue_batch(std::slice::from_ref(&job))?;
-                self.notifier.notify();
+                self.notifier.notify_one();
                 out.pop()
                     .ok_or_else(|| Error::Internal("enqueue returned nothing".into()))
             }

@@ -212,17 +212,28 @@ impl Shared {
 
     fn work_loop(&self) {
         let mut idle_errors = 0u32;
+        // Outcomes of the last batch, committed together with the next claim.
+        let mut carry: Vec<Completion> = Vec::new();
         while !self.stopping() {
             let seen = self.notifier.generation();
             let now = self.clock.now_ms();
-            let jobs = match self.store.claim(
-                &self.worker_id,
-                self.opts.claim_batch,
-                now,
-                self.opts.lease_ms,
-            ) {
+            let (max, lease) = (self.opts.claim_batch, self.opts.lease_ms);
+            let claimed = if carry.is_empty() {
+                self.store.claim(&self.worker_id, max, now, lease)
+            } else {
+                self.store
+                    .complete_and_claim(&carry, &self.worker_id, max, now, lease)
+                    .map(|(applied, jobs)| {
+                        self.completed(&std::mem::take(&mut carry), &applied);
+                        jobs
+                    })
+            };
+            let jobs = match claimed {
                 Ok(j) => j,
                 Err(e) => {
+                    // Storage hiccup: keep any results and try again; the
+                    // leases keep the jobs ours meanwhile (the heartbeat
+                    // renews them).
                     idle_errors += 1;
                     if idle_errors == 1 || idle_errors.is_multiple_of(100) {
                         eprintln!("levqor worker: claim failed: {e}");
@@ -236,10 +247,15 @@ impl Shared {
                 self.notifier.wait(seen, self.idle_wait());
                 continue;
             }
+            if jobs.len() == self.opts.claim_batch {
+                // There may be more: bring in another worker.
+                self.notifier.notify_one();
+            }
             self.lock_in_flight()
                 .extend(jobs.iter().map(|j| j.id.clone()));
-            self.run_batch(jobs);
+            carry = self.run_batch(jobs);
         }
+        self.flush(&mut carry);
     }
 
     /// How long an idle worker may sleep: until the next delayed job is due,
@@ -255,7 +271,10 @@ impl Shared {
         }
     }
 
-    fn run_batch(&self, jobs: Vec<Job>) {
+    /// Runs a claimed batch; returns the outcomes not yet committed (the
+    /// caller commits them with its next claim). Outcomes older than 5 ms
+    /// are committed on the way, and everything when stopping.
+    fn run_batch(&self, jobs: Vec<Job>) -> Vec<Completion> {
         let mut pending: Vec<Completion> = Vec::new();
         let mut oldest_pending: Option<Instant> = None;
         let mut rest = jobs.into_iter();
@@ -276,7 +295,6 @@ impl Shared {
                 break;
             }
         }
-        self.flush(&mut pending);
         let unstarted: Vec<String> = rest.map(|j| j.id).collect();
         if !unstarted.is_empty() {
             let _ = self.store.release(&self.worker_id, &unstarted);
@@ -284,6 +302,30 @@ impl Shared {
             for id in &unstarted {
                 f.remove(id);
             }
+        }
+        if self.stopping() {
+            self.flush(&mut pending);
+        }
+        pending
+    }
+
+    /// Counts committed outcomes, runs the completion hook, and forgets the
+    /// jobs' leases.
+    fn completed(&self, batch: &[Completion], applied: &[bool]) {
+        for (c, ok) in batch.iter().zip(applied) {
+            let counter = match (&c.outcome, ok) {
+                (_, false) => &self.stats.lease_lost,
+                (Outcome::Succeeded(_), true) => &self.stats.succeeded,
+                (Outcome::Failed { .. }, true) => &self.stats.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if *ok && let Some(hook) = &self.opts.on_complete {
+                hook(c);
+            }
+        }
+        let mut f = self.lock_in_flight();
+        for c in batch {
+            f.remove(&c.job_id);
         }
     }
 
@@ -296,18 +338,8 @@ impl Shared {
         loop {
             match self.store.complete(&batch) {
                 Ok(applied) => {
-                    for (c, ok) in batch.iter().zip(&applied) {
-                        let counter = match (&c.outcome, ok) {
-                            (_, false) => &self.stats.lease_lost,
-                            (Outcome::Succeeded(_), true) => &self.stats.succeeded,
-                            (Outcome::Failed { .. }, true) => &self.stats.failed,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        if *ok && let Some(hook) = &self.opts.on_complete {
-                            hook(c);
-                        }
-                    }
-                    break;
+                    self.completed(&batch, &applied);
+                    return;
                 }
                 // Storage hiccup: keep the results and try again; the leases
                 // keep the jobs ours meanwhile (the heartbeat renews them).

@@ -38,6 +38,132 @@ fn row_to_job(r: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
+/// Applies completions inside an open transaction.
+fn complete_in(tx: &rusqlite::Transaction<'_>, completions: &[Completion]) -> Result<Vec<bool>> {
+    let mut ok_stmt = tx
+        .prepare_cached(
+            "UPDATE jobs SET status = 'succeeded', result = ?3, error = NULL, \
+               finished_at = ?4, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+        )
+        .map_err(sql_err)?;
+    let mut fail_stmt = tx
+        .prepare_cached(
+            "UPDATE jobs SET status = ?3, error = ?4, run_at = COALESCE(?5, run_at), \
+               finished_at = ?6, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+        )
+        .map_err(sql_err)?;
+    let mut out = Vec::with_capacity(completions.len());
+    for c in completions {
+        let n = match &c.outcome {
+            Outcome::Succeeded(v) => {
+                let text = serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))?;
+                ok_stmt.execute(params![c.job_id, c.worker_id, text, c.at])
+            }
+            Outcome::Failed { error, retry_at } => {
+                let (status, finished) = match retry_at {
+                    Some(_) => ("failed", None),
+                    None => ("dead", Some(c.at)),
+                };
+                fail_stmt.execute(params![
+                    c.job_id,
+                    c.worker_id,
+                    status,
+                    error,
+                    retry_at,
+                    finished
+                ])
+            }
+        }
+        .map_err(sql_err)?;
+        out.push(n == 1);
+    }
+    Ok(out)
+}
+
+/// Expires lost leases (when `reap`) and claims up to `max` ready jobs,
+/// inside an open transaction.
+fn claim_in(
+    tx: &rusqlite::Transaction<'_>,
+    reap: bool,
+    worker_id: &str,
+    max: usize,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Vec<Job>> {
+    if reap {
+        // Expire lost leases: the worker holding them is gone.
+        tx.prepare_cached(
+            "UPDATE jobs INDEXED BY jobs_leases SET \
+               status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END, \
+               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
+               error = 'lease expired: the worker running this attempt was lost', \
+               lease_owner = NULL, lease_expires_at = NULL, run_at = ?1 \
+             WHERE status = 'running' AND lease_expires_at <= ?1",
+        )
+        .map_err(sql_err)?
+        .execute([now_ms])
+        .map_err(sql_err)?;
+    }
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, \
+           lease_expires_at = ?2, started_at = ?3 \
+         WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready \
+           WHERE status IN ('queued', 'failed') \
+           AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?4) \
+         RETURNING {COLS}"
+    );
+    let mut stmt = tx.prepare_cached(&sql).map_err(sql_err)?;
+    let rows = stmt
+        .query_map(
+            params![worker_id, now_ms + lease_ms, now_ms, max as i64],
+            row_to_job,
+        )
+        .map_err(sql_err)?;
+    let mut jobs = rows
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_err)?;
+    jobs.sort_by(|a, b| (a.priority, a.run_at, &a.id).cmp(&(b.priority, b.run_at, &b.id)));
+    Ok(jobs)
+}
+
+/// How often a claim also expires lost leases. Expired leases are therefore
+/// reclaimed at most this long after they run out, which is far below any
+/// sensible lease (the default is 30 s).
+const REAP_EVERY_MS: i64 = 250;
+
+impl SqliteStore {
+    /// Whether this claim should reap expired leases (at most every
+    /// [`REAP_EVERY_MS`] per store, and whenever the clock moved backwards).
+    fn reap_due(&self, now_ms: i64) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.last_reap_ms.load(Ordering::Relaxed);
+        if now_ms >= last && now_ms.saturating_sub(last) < REAP_EVERY_MS {
+            return false;
+        }
+        self.last_reap_ms
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Whether any job is ready to run (a read: no write lock).
+    fn has_ready(&self, now_ms: i64) -> Result<bool> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due \
+                 WHERE status IN ('queued', 'failed') AND run_at <= ?1)",
+            )
+            .map_err(sql_err)?
+            .query_row([now_ms], |r| r.get(0))
+            .map_err(sql_err)
+        })
+    }
+}
+
 impl JobStore for SqliteStore {
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
         if jobs.is_empty() {
@@ -158,39 +284,28 @@ impl JobStore for SqliteStore {
     }
 
     fn claim(&self, worker_id: &str, max: usize, now_ms: i64, lease_ms: i64) -> Result<Vec<Job>> {
+        let reap = self.reap_due(now_ms);
+        // Most idle looks find nothing: answer those from a read, without
+        // taking the write lock.
+        if !reap && !self.has_ready(now_ms)? {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| claim_in(tx, reap, worker_id, max, now_ms, lease_ms))
+    }
+
+    fn complete_and_claim(
+        &self,
+        completions: &[Completion],
+        worker_id: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<(Vec<bool>, Vec<Job>)> {
+        let reap = self.reap_due(now_ms);
         self.write(|tx| {
-            // Reap expired leases: the worker holding them is gone.
-            tx.prepare_cached(
-                "UPDATE jobs INDEXED BY jobs_leases SET \
-                   status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END, \
-                   finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
-                   error = 'lease expired: the worker running this attempt was lost', \
-                   lease_owner = NULL, lease_expires_at = NULL, run_at = ?1 \
-                 WHERE status = 'running' AND lease_expires_at <= ?1",
-            )
-            .map_err(sql_err)?
-            .execute([now_ms])
-            .map_err(sql_err)?;
-            let sql = format!(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, \
-                   lease_expires_at = ?2, started_at = ?3 \
-                 WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready \
-                   WHERE status IN ('queued', 'failed') \
-                   AND run_at <= ?3 ORDER BY priority, run_at, id LIMIT ?4) \
-                 RETURNING {COLS}"
-            );
-            let mut stmt = tx.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(
-                    params![worker_id, now_ms + lease_ms, now_ms, max as i64],
-                    row_to_job,
-                )
-                .map_err(sql_err)?;
-            let mut jobs = rows
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sql_err)?;
-            jobs.sort_by(|a, b| (a.priority, a.run_at, &a.id).cmp(&(b.priority, b.run_at, &b.id)));
-            Ok(jobs)
+            let applied = complete_in(tx, completions)?;
+            let jobs = claim_in(tx, reap, worker_id, max, now_ms, lease_ms)?;
+            Ok((applied, jobs))
         })
     }
 
@@ -225,49 +340,7 @@ impl JobStore for SqliteStore {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(|tx| {
-            let mut ok_stmt = tx
-                .prepare_cached(
-                    "UPDATE jobs SET status = 'succeeded', result = ?3, error = NULL, \
-                       finished_at = ?4, lease_owner = NULL, lease_expires_at = NULL \
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
-                )
-                .map_err(sql_err)?;
-            let mut fail_stmt = tx
-                .prepare_cached(
-                    "UPDATE jobs SET status = ?3, error = ?4, run_at = COALESCE(?5, run_at), \
-                       finished_at = ?6, lease_owner = NULL, lease_expires_at = NULL \
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
-                )
-                .map_err(sql_err)?;
-            let mut out = Vec::with_capacity(completions.len());
-            for c in completions {
-                let n = match &c.outcome {
-                    Outcome::Succeeded(v) => {
-                        let text =
-                            serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))?;
-                        ok_stmt.execute(params![c.job_id, c.worker_id, text, c.at])
-                    }
-                    Outcome::Failed { error, retry_at } => {
-                        let (status, finished) = match retry_at {
-                            Some(_) => ("failed", None),
-                            None => ("dead", Some(c.at)),
-                        };
-                        fail_stmt.execute(params![
-                            c.job_id,
-                            c.worker_id,
-                            status,
-                            error,
-                            retry_at,
-                            finished
-                        ])
-                    }
-                }
-                .map_err(sql_err)?;
-                out.push(n == 1);
-            }
-            Ok(out)
-        })
+        self.write(|tx| complete_in(tx, completions))
     }
 
     fn release(&self, worker_id: &str, job_ids: &[String]) -> Result<usize> {

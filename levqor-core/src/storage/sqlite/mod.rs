@@ -59,6 +59,9 @@ impl CustomizeConnection<Connection, rusqlite::Error> for Pragmas {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
             self.sync.as_str()
         ))?;
+        // Every store's statements are cached per connection; rusqlite's
+        // default of 16 made them evict each other and be parsed again.
+        conn.set_prepared_statement_cache_capacity(256);
         Ok(())
     }
 }
@@ -74,6 +77,8 @@ pub struct SqliteStore {
     /// hands the lock over in microseconds. Other processes still meet the
     /// busy timeout.
     write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// When a claim last expired lost leases (epoch ms), shared by clones.
+    pub(crate) last_reap_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl SqliteStore {
@@ -103,6 +108,9 @@ impl SqliteStore {
         let pool = Pool::builder()
             .max_size(opts.pool_size)
             .min_idle(Some(1))
+            // Connections are checked by use; a probe query per checkout
+            // would cost a round trip on every call.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas {
                 sync: opts.sync,
@@ -116,6 +124,7 @@ impl SqliteStore {
             pool,
             pii: std::sync::Arc::new(pii),
             write_lock: Default::default(),
+            last_reap_ms: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         };
         store.with_conn(migrate::migrate)??;
         Ok(store)
