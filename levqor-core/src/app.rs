@@ -255,6 +255,7 @@ impl Levqor {
                 max_ms: self.config.retry_max_ms,
             },
             on_complete: None,
+            writer: self.queue.writer().cloned(),
         }
     }
 

@@ -124,6 +124,7 @@ fn worker_pool_retries_then_succeeds_and_exhausts_to_dead() {
             max_ms: 0,
         },
         on_complete: None,
+        writer: None,
     };
     let pool = WorkerPool::start(
         store.clone(),

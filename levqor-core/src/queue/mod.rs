@@ -22,5 +22,5 @@ pub use job::{
 };
 pub use notify::Notifier;
 pub use service::{IntakeRequest, Page, Queue, QueueSettings};
-pub use store::{CancelOutcome, JobStore};
+pub use store::{CancelOutcome, JobStore, WorkRequest};
 pub use worker::{WorkerOptions, WorkerPool, WorkerStats};

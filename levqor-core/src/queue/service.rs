@@ -152,8 +152,8 @@ impl Queue {
         settings: QueueSettings,
         group_commit: bool,
     ) -> Queue {
-        let batcher =
-            group_commit.then(|| EnqueueBatcher::start(store.clone(), notifier.clone()).0);
+        let batcher = group_commit
+            .then(|| EnqueueBatcher::start(store.clone(), notifier.clone(), clock.clone()).0);
         Queue {
             store,
             handlers,
@@ -167,6 +167,11 @@ impl Queue {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn JobStore> {
         &self.store
+    }
+
+    /// The group-commit writer, when this queue has one (servers).
+    pub fn writer(&self) -> Option<&EnqueueBatcher> {
+        self.batcher.as_ref()
     }
 
     /// The handler registry.

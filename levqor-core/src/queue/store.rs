@@ -14,6 +14,19 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// A worker's round trip: record these outcomes, then claim up to `max`.
+#[derive(Debug, Clone)]
+pub struct WorkRequest {
+    /// Outcomes of the worker's previous batch (may be empty).
+    pub completions: Vec<Completion>,
+    /// The worker (lease owner).
+    pub worker_id: String,
+    /// Most jobs to claim (0: claim none).
+    pub max: usize,
+    /// Lease of the claimed jobs, ms.
+    pub lease_ms: i64,
+}
+
 /// Durable storage of jobs.
 ///
 /// Invariants every implementation keeps:
@@ -95,6 +108,33 @@ pub trait JobStore: Send + Sync {
     ) -> Result<(Vec<bool>, Vec<Job>)> {
         let applied = self.complete(completions)?;
         Ok((applied, self.claim(worker_id, max, now_ms, lease_ms)?))
+    }
+
+    /// Enqueues `jobs` and serves every worker round trip in `work`, in one
+    /// transaction where the backend can (the default makes the calls one
+    /// by one). Used by the in-process group-commit writer.
+    ///
+    /// # Errors
+    /// Storage errors; nothing is applied.
+    #[allow(clippy::type_complexity)]
+    fn write_combined(
+        &self,
+        jobs: &[NewJob],
+        work: &[WorkRequest],
+        now_ms: i64,
+    ) -> Result<(Vec<Enqueued>, Vec<(Vec<bool>, Vec<Job>)>)> {
+        let enqueued = self.enqueue_batch(jobs)?;
+        let mut claimed = Vec::with_capacity(work.len());
+        for w in work {
+            claimed.push(self.complete_and_claim(
+                &w.completions,
+                &w.worker_id,
+                w.max,
+                now_ms,
+                w.lease_ms,
+            )?);
+        }
+        Ok((enqueued, claimed))
     }
 
     /// Gives unfinished jobs back (worker shutting down): they return to

@@ -35,6 +35,10 @@ pub struct WorkerOptions {
     /// Called with each job id once its outcome is committed (metrics,
     /// benchmarks, tests).
     pub on_complete: Option<CompletionHook>,
+    /// The process's group-commit writer, if any: a busy worker's
+    /// outcome-and-claim round trip then shares the transaction (and fsync)
+    /// of concurrent enqueues.
+    pub writer: Option<super::batcher::EnqueueBatcher>,
 }
 
 /// Callback run after a job's outcome is committed.
@@ -63,6 +67,7 @@ impl Default for WorkerOptions {
                 max_ms: 3_600_000,
             },
             on_complete: None,
+            writer: None,
         }
     }
 }
@@ -221,12 +226,16 @@ impl Shared {
             let claimed = if carry.is_empty() {
                 self.store.claim(&self.worker_id, max, now, lease)
             } else {
-                self.store
-                    .complete_and_claim(&carry, &self.worker_id, max, now, lease)
-                    .map(|(applied, jobs)| {
-                        self.completed(&std::mem::take(&mut carry), &applied);
-                        jobs
-                    })
+                let round_trip = match &self.opts.writer {
+                    Some(w) => w.complete_and_claim(carry.clone(), &self.worker_id, max, lease),
+                    None => self
+                        .store
+                        .complete_and_claim(&carry, &self.worker_id, max, now, lease),
+                };
+                round_trip.map(|(applied, jobs)| {
+                    self.completed(&std::mem::take(&mut carry), &applied);
+                    jobs
+                })
             };
             let jobs = match claimed {
                 Ok(j) => j,

@@ -38,6 +38,61 @@ fn row_to_job(r: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
+/// Inserts jobs inside an open transaction (see `JobStore::enqueue_batch`).
+fn enqueue_in(tx: &rusqlite::Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO jobs (id, user_id, kind, status, priority, payload, attempts, \
+             max_attempts, timeout_ms, idempotency_key, created_at, run_at) \
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT DO NOTHING",
+        )
+        .map_err(sql_err)?;
+    let mut existing = tx
+        .prepare_cached("SELECT id, status FROM jobs WHERE user_id = ?1 AND idempotency_key = ?2")
+        .map_err(sql_err)?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let payload =
+            serde_json::to_string(&j.payload).map_err(|e| Error::Internal(e.to_string()))?;
+        let n = insert
+            .execute(params![
+                j.id,
+                j.user_id,
+                j.kind,
+                j.priority,
+                payload,
+                j.max_attempts,
+                j.timeout_ms,
+                j.idempotency_key,
+                j.created_at,
+                j.run_at
+            ])
+            .map_err(sql_err)?;
+        if n == 1 {
+            out.push(Enqueued {
+                job_id: j.id.clone(),
+                created: true,
+                status: JobStatus::Queued,
+            });
+            continue;
+        }
+        let key = j
+            .idempotency_key
+            .as_deref()
+            .ok_or_else(|| Error::Internal(format!("job id collision on {}", j.id)))?;
+        let (id, status): (String, String) = existing
+            .query_row(params![j.user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql_err)?;
+        out.push(Enqueued {
+            job_id: id,
+            created: false,
+            status: status.parse()?,
+        });
+    }
+    Ok(out)
+}
+
 /// Applies completions inside an open transaction.
 fn complete_in(tx: &rusqlite::Transaction<'_>, completions: &[Completion]) -> Result<Vec<bool>> {
     let mut ok_stmt = tx
@@ -169,60 +224,29 @@ impl JobStore for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        self.write(|tx| enqueue_in(tx, jobs))
+    }
+
+    fn write_combined(
+        &self,
+        jobs: &[NewJob],
+        work: &[crate::queue::WorkRequest],
+        now_ms: i64,
+    ) -> Result<(Vec<Enqueued>, Vec<(Vec<bool>, Vec<Job>)>)> {
+        let reap = self.reap_due(now_ms);
         self.write(|tx| {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO jobs (id, user_id, kind, status, priority, payload, attempts, \
-                     max_attempts, timeout_ms, idempotency_key, created_at, run_at) \
-                     VALUES (?1, ?2, ?3, 'queued', ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .map_err(sql_err)?;
-            let mut existing = tx
-                .prepare_cached(
-                    "SELECT id, status FROM jobs WHERE user_id = ?1 AND idempotency_key = ?2",
-                )
-                .map_err(sql_err)?;
-            let mut out = Vec::with_capacity(jobs.len());
-            for j in jobs {
-                let payload = serde_json::to_string(&j.payload)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let n = insert
-                    .execute(params![
-                        j.id,
-                        j.user_id,
-                        j.kind,
-                        j.priority,
-                        payload,
-                        j.max_attempts,
-                        j.timeout_ms,
-                        j.idempotency_key,
-                        j.created_at,
-                        j.run_at
-                    ])
-                    .map_err(sql_err)?;
-                if n == 1 {
-                    out.push(Enqueued {
-                        job_id: j.id.clone(),
-                        created: true,
-                        status: JobStatus::Queued,
-                    });
-                    continue;
-                }
-                let key = j
-                    .idempotency_key
-                    .as_deref()
-                    .ok_or_else(|| Error::Internal(format!("job id collision on {}", j.id)))?;
-                let (id, status): (String, String) = existing
-                    .query_row(params![j.user_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(sql_err)?;
-                out.push(Enqueued {
-                    job_id: id,
-                    created: false,
-                    status: status.parse()?,
-                });
+            let enqueued = if jobs.is_empty() {
+                Vec::new()
+            } else {
+                enqueue_in(tx, jobs)?
+            };
+            let mut claimed = Vec::with_capacity(work.len());
+            for (i, w) in work.iter().enumerate() {
+                let applied = complete_in(tx, &w.completions)?;
+                let jobs = claim_in(tx, reap && i == 0, &w.worker_id, w.max, now_ms, w.lease_ms)?;
+                claimed.push((applied, jobs));
             }
-            Ok(out)
+            Ok((enqueued, claimed))
         })
     }
 
