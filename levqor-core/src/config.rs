@@ -53,7 +53,7 @@ pub struct Config {
     pub mode: Mode,
     /// In-process worker threads (`LEVQOR_WORKERS`, default 2; 0 disables).
     pub workers: usize,
-    /// HTTP request threads (`LEVQOR_HTTP_THREADS`, default 8).
+    /// HTTP request threads (`LEVQOR_HTTP_THREADS`, default 16).
     pub http_threads: usize,
     /// Largest accepted request body in bytes (`LEVQOR_MAX_BODY`, default 1 MiB).
     pub max_body: usize,
@@ -135,7 +135,7 @@ impl Default for Config {
             data_dir: PathBuf::from("levqor-data"),
             mode: Mode::Development,
             workers: 2,
-            http_threads: 8,
+            http_threads: 16,
             max_body: 1 << 20,
             lease_ms: 30_000,
             retry_base_ms: 1_000,
