@@ -250,23 +250,8 @@ impl Queue {
         limit: Option<i64>,
         cursor: Option<&str>,
     ) -> Result<Page<Job>> {
-        let limit = check_limit(limit)?;
         let status = status.map(str::parse::<JobStatus>).transpose()?;
-        if let Some(c) = cursor
-            && !crate::ids::is_valid("job", c)
-        {
-            return Err(Error::invalid(
-                "/cursor",
-                "not a cursor returned by this endpoint",
-            ));
-        }
-        let filter = JobFilter {
-            user_id: Some(who.user_id.clone()),
-            status,
-            cursor: cursor.map(str::to_string),
-            limit: limit + 1,
-        };
-        Ok(paginate(self.store.list(&filter)?, limit, |j| j.id.clone()))
+        self.page(Some(who.user_id.clone()), status, limit, cursor)
     }
 
     /// Every user's jobs, newest first (operators and admins).
@@ -279,10 +264,29 @@ impl Queue {
         limit: Option<i64>,
         cursor: Option<&str>,
     ) -> Result<Page<Job>> {
-        let limit = check_limit(limit)?;
         let status = status.map(str::parse::<JobStatus>).transpose()?;
+        self.page(None, status, limit, cursor)
+    }
+
+    /// One page of jobs matching the filter; cursors are job ids.
+    fn page(
+        &self,
+        user_id: Option<String>,
+        status: Option<JobStatus>,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>> {
+        let limit = check_limit(limit)?;
+        if let Some(c) = cursor
+            && !crate::ids::is_valid("job", c)
+        {
+            return Err(Error::invalid(
+                "/cursor",
+                "not a cursor returned by this endpoint",
+            ));
+        }
         let filter = JobFilter {
-            user_id: None,
+            user_id,
             status,
             cursor: cursor.map(str::to_string),
             limit: limit + 1,
@@ -326,14 +330,7 @@ impl Queue {
     /// # Errors
     /// Validation errors for a bad limit or cursor; storage errors.
     pub fn dead_letters(&self, limit: Option<i64>, cursor: Option<&str>) -> Result<Page<Job>> {
-        let limit = check_limit(limit)?;
-        let filter = JobFilter {
-            user_id: None,
-            status: Some(JobStatus::Dead),
-            cursor: cursor.map(str::to_string),
-            limit: limit + 1,
-        };
-        Ok(paginate(self.store.list(&filter)?, limit, |j| j.id.clone()))
+        self.page(None, Some(JobStatus::Dead), limit, cursor)
     }
 
     /// Requeues dead jobs (all when `ids` is `None`) with attempts reset.
