@@ -184,10 +184,19 @@ impl Engine {
         let plan = CompiledPipeline::compile(&run.def, &self.connectors)?;
         let store = &*self.store;
         let run_id = run.id.as_str();
+        // A run driven by a job is resumable: each finished step is committed
+        // before the next starts, so a resumed run never repeats it. A sync
+        // run has no job to resume it, so its steps are committed together
+        // with its end (one commit instead of one per step).
+        let resumable = run.job_id.is_some();
         let status = Executor::new(self.settings.exec)
             .with_metrics(self.metrics.clone())
             .run(&plan, run_id, &run.input, &mut run.steps, &mut |i, rec| {
-                store.save_step(run_id, i, rec)
+                if resumable {
+                    store.save_step(run_id, i, rec)
+                } else {
+                    Ok(())
+                }
             })?;
         self.settle(run, status)
     }

@@ -75,7 +75,8 @@ pub trait PipelineStore: Send + Sync {
     /// Storage errors.
     fn save_step(&self, run_id: &str, index: usize, rec: &StepRecord) -> Result<()>;
 
-    /// Records the end of a run and applies `settle` (if any) atomically.
+    /// Records the end of a run, every one of its step records, and applies
+    /// `settle` (if any), atomically.
     /// Returns the owner's balance afterwards, when the owner is a known user.
     ///
     /// # Errors

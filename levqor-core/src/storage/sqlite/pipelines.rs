@@ -237,27 +237,7 @@ impl PipelineStore for SqliteStore {
     }
 
     fn save_step(&self, run_id: &str, index: usize, rec: &StepRecord) -> Result<()> {
-        let output = rec.output.as_ref().map(|v| v.to_string());
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_steps \
-                 (run_id, idx, step_id, status, attempts, duration_ms, output, error) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(sql_err)?
-            .execute(params![
-                run_id,
-                index as i64,
-                rec.id,
-                rec.status.as_str(),
-                rec.attempts,
-                rec.duration_ms as i64,
-                output,
-                rec.error
-            ])
-            .map_err(sql_err)?;
-            Ok(())
-        })
+        self.write(|tx| save_step_in(tx, run_id, index, rec))
     }
 
     fn finish_run(
@@ -269,6 +249,11 @@ impl PipelineStore for SqliteStore {
         finished_at: i64,
     ) -> Result<Option<i64>> {
         self.write(|tx| {
+            // Every step record, in the same commit as the end of the run:
+            // sync runs record their steps only here.
+            for (index, rec) in run.steps.iter().enumerate() {
+                save_step_in(tx, &run.id, index, rec)?;
+            }
             if let Some(e) = settle {
                 apply_in(tx, std::slice::from_ref(e), finished_at)?;
             }
@@ -294,4 +279,32 @@ impl PipelineStore for SqliteStore {
             Ok(balance)
         })
     }
+}
+
+/// Inserts or replaces one step record inside an open transaction.
+fn save_step_in(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    index: usize,
+    rec: &StepRecord,
+) -> Result<()> {
+    let output = rec.output.as_ref().map(|v| v.to_string());
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO run_steps \
+         (run_id, idx, step_id, status, attempts, duration_ms, output, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(sql_err)?
+    .execute(params![
+        run_id,
+        index as i64,
+        rec.id,
+        rec.status.as_str(),
+        rec.attempts,
+        rec.duration_ms as i64,
+        output,
+        rec.error
+    ])
+    .map_err(sql_err)?;
+    Ok(())
 }
