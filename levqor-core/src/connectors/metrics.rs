@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{ConnectorError, ConnectorErrorKind};
+use crate::observability::prometheus::{HistogramSeries, escape_label};
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 pub const BUCKETS: [f64; 12] = [
@@ -98,7 +99,7 @@ impl ConnectorMetrics {
             let _ = writeln!(
                 out,
                 "levqor_connector_calls_total{{connector=\"{}\"}} {}",
-                esc(name),
+                escape_label(name),
                 s.calls
             );
         }
@@ -112,7 +113,7 @@ impl ConnectorMetrics {
                 let _ = writeln!(
                     out,
                     "levqor_connector_errors_total{{connector=\"{}\",class=\"{class}\"}} {n}",
-                    esc(name)
+                    escape_label(name)
                 );
             }
         }
@@ -125,7 +126,7 @@ impl ConnectorMetrics {
             let _ = writeln!(
                 out,
                 "levqor_connector_upstream_5xx_total{{connector=\"{}\"}} {}",
-                esc(name),
+                escape_label(name),
                 s.upstream_5xx
             );
         }
@@ -135,38 +136,18 @@ impl ConnectorMetrics {
         );
         let _ = writeln!(out, "# TYPE levqor_connector_duration_seconds histogram");
         for (name, s) in &map {
-            let n = esc(name);
-            for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "levqor_connector_duration_seconds_bucket{{connector=\"{n}\",le=\"{le}\"}} {}",
-                    s.buckets[i]
-                );
+            HistogramSeries {
+                metric: "levqor_connector_duration_seconds",
+                label: "connector",
+                value: name,
+                bounds: &BUCKETS,
+                cumulative: &s.buckets,
+                count: s.calls,
+                sum: s.sum_seconds,
             }
-            let _ = writeln!(
-                out,
-                "levqor_connector_duration_seconds_bucket{{connector=\"{n}\",le=\"+Inf\"}} {}",
-                s.calls
-            );
-            let _ = writeln!(
-                out,
-                "levqor_connector_duration_seconds_sum{{connector=\"{n}\"}} {}",
-                s.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "levqor_connector_duration_seconds_count{{connector=\"{n}\"}} {}",
-                s.calls
-            );
+            .write(out);
         }
     }
-}
-
-/// Escapes a Prometheus label value.
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

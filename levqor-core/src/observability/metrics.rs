@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use super::prometheus::{HistogramSeries, escape_label};
 use crate::queue::QueueCounts;
 
 /// Histogram bucket upper bounds in seconds.
@@ -61,12 +62,6 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 impl Metrics {
     /// Records one request on `route` (its pattern) with `status` taking `secs`.
     pub fn observe_request(&self, route: &str, status: u16, secs: f64) {
@@ -101,7 +96,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "levqor_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
+                escape_label(route)
             );
         }
         out.push_str(
@@ -109,29 +104,16 @@ impl Metrics {
         );
         out.push_str("# TYPE levqor_http_request_duration_seconds histogram\n");
         for (route, h) in g.routes.iter().map(|(r, s)| (r, &s.latency)) {
-            let r = escape(route);
-            for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "levqor_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {}",
-                    h.buckets[i]
-                );
+            HistogramSeries {
+                metric: "levqor_http_request_duration_seconds",
+                label: "route",
+                value: route,
+                bounds: &LATENCY_BUCKETS,
+                cumulative: &h.buckets,
+                count: h.count,
+                sum: h.sum,
             }
-            let _ = writeln!(
-                out,
-                "levqor_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "levqor_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "levqor_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
+            .write(out);
         }
         if let Some(q) = queue {
             out.push_str("# HELP levqor_queue_jobs Jobs in the queue by status.\n");
