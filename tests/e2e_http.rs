@@ -354,7 +354,9 @@ fn retries_dead_letters_dlq_retry_and_metrics() {
         let j = s.get(&format!("/api/v1/jobs/{id}"), &alice).json();
         j["status"] == "dead" && j["attempts"] == 2
     }));
-    let all = s.post("/ops/dlq/retry", &admin, &json!({}));
+    // No body at all (and so no content type) means every dead job.
+    let all = s.req("POST", "/ops/dlq/retry", &[("X-API-Key", &admin)], None);
+    assert_eq!(all.status, 200, "{}", all.text());
     assert_eq!(all.json()["requeued"], 1);
 
     let m = s.req("GET", "/metrics", &[], None);

@@ -338,7 +338,9 @@ fn prepare(
             &rid,
         ));
     }
-    if route.json_body {
+    // "A JSON endpoint given a body without Content-Type: application/json
+    // is 415": an empty body (POST /ops/dlq/retry with no ids) needs none.
+    if route.json_body && !body.is_empty() {
         let ct = req.header("content-type").unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
