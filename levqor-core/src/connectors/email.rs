@@ -41,10 +41,7 @@ impl Email {
     /// `LEVQOR_EMAIL_FROM`).
     pub fn new(settings: &ConnectorSettings) -> Self {
         let key = settings.resend_api_key.clone();
-        let mut client = HttpClient::new("email", settings.limits);
-        if let Some(k) = &key {
-            client = client.scrub(k.expose());
-        }
+        let client = HttpClient::new("email", settings.limits).scrub_secret(key.as_ref());
         Email {
             key,
             from: settings.email_from.clone(),

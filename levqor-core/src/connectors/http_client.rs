@@ -134,6 +134,14 @@ impl HttpClient {
         self
     }
 
+    /// [`HttpClient::scrub`] for a configured credential, if there is one.
+    pub fn scrub_secret(self, secret: Option<&super::settings::Secret>) -> Self {
+        match secret {
+            Some(s) => self.scrub(s.expose()),
+            None => self,
+        }
+    }
+
     /// Builds an error of this connector, with secrets scrubbed and the
     /// message bounded.
     pub fn err(&self, kind: ConnectorErrorKind, message: impl Into<String>) -> ConnectorError {

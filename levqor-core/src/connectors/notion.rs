@@ -53,10 +53,7 @@ impl Notion {
     /// Builds it from settings (`LEVQOR_NOTION_TOKEN`, `LEVQOR_NOTION_BASE_URL`).
     pub fn new(settings: &ConnectorSettings) -> Self {
         let token = settings.notion_token.clone();
-        let mut client = HttpClient::new("notion", settings.limits);
-        if let Some(t) = &token {
-            client = client.scrub(t.expose());
-        }
+        let client = HttpClient::new("notion", settings.limits).scrub_secret(token.as_ref());
         Notion {
             token,
             base_url: settings.notion_base_url.clone(),

@@ -35,10 +35,7 @@ impl Slack {
     /// Builds it from settings (`LEVQOR_SLACK_BOT_TOKEN`, `LEVQOR_SLACK_BASE_URL`).
     pub fn new(settings: &ConnectorSettings) -> Self {
         let token = settings.slack_bot_token.clone();
-        let mut client = HttpClient::new("slack", settings.limits);
-        if let Some(t) = &token {
-            client = client.scrub(t.expose());
-        }
+        let client = HttpClient::new("slack", settings.limits).scrub_secret(token.as_ref());
         Slack {
             token,
             base_url: settings.slack_base_url.clone(),

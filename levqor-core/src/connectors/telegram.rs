@@ -40,10 +40,7 @@ impl Telegram {
     /// Builds it from settings (`LEVQOR_TELEGRAM_BOT_TOKEN`, `LEVQOR_TELEGRAM_BASE_URL`).
     pub fn new(settings: &ConnectorSettings) -> Self {
         let token = settings.telegram_bot_token.clone();
-        let mut client = HttpClient::new("telegram", settings.limits);
-        if let Some(t) = &token {
-            client = client.scrub(t.expose());
-        }
+        let client = HttpClient::new("telegram", settings.limits).scrub_secret(token.as_ref());
         Telegram {
             token,
             base_url: settings.telegram_base_url.clone(),
