@@ -4,20 +4,11 @@
 
 use levqor_core::audit::AuditQuery;
 use levqor_core::auth::Principal;
-use levqor_core::users::Role;
 use levqor_core::{Error, Levqor, Result};
 use serde_json::{Value, json};
 
 use crate::cli::{AuditCmd, FlagsCmd, KeysCmd, UserCmd};
 use crate::output::print;
-
-fn operator() -> Principal {
-    Principal {
-        user_id: String::new(),
-        role: Role::Admin,
-        key_id: None,
-    }
-}
 
 fn user_line(u: &Value) -> String {
     format!(
@@ -39,7 +30,7 @@ fn with(mut body: Value, k: &str, v: Option<Value>) -> Value {
 
 /// Runs a user subcommand.
 pub fn user(l: &Levqor, cmd: UserCmd, as_json: bool) -> Result<()> {
-    let op = operator();
+    let op = Principal::operator();
     match cmd {
         UserCmd::Create { email, name, role } => {
             let body = with(json!({"email": email}), "name", name.map(Value::from));
@@ -120,7 +111,7 @@ pub fn audit(l: &Levqor, cmd: AuditCmd, as_json: bool) -> Result<()> {
                 action,
                 subject_id: subject,
             };
-            let page = l.list_audit(&operator(), &q)?;
+            let page = l.list_audit(&Principal::operator(), &q)?;
             let events: Vec<Value> = page.items.iter().map(|e| e.to_json()).collect();
             let v = json!({"events": events, "next_cursor": page.next_cursor});
             print(&v, as_json, |v| {
@@ -149,7 +140,7 @@ pub fn audit(l: &Levqor, cmd: AuditCmd, as_json: bool) -> Result<()> {
 
 /// Runs a flags subcommand.
 pub fn flags(l: &Levqor, cmd: FlagsCmd, as_json: bool) -> Result<()> {
-    let op = operator();
+    let op = Principal::operator();
     match cmd {
         FlagsCmd::List => {
             let flags: Vec<Value> = l

@@ -3,20 +3,11 @@
 
 use levqor_core::auth::Principal;
 use levqor_core::queue::IntakeRequest;
-use levqor_core::users::Role;
 use levqor_core::{Error, Levqor, Result};
 use serde_json::{Value, json};
 
 use crate::cli::JobCmd;
 use crate::output::{job_line, print};
-
-fn operator() -> Principal {
-    Principal {
-        user_id: String::new(),
-        role: Role::Admin,
-        key_id: None,
-    }
-}
 
 /// Runs a job subcommand.
 pub fn run(l: &Levqor, cmd: JobCmd, as_json: bool) -> Result<()> {
@@ -46,7 +37,7 @@ pub fn run(l: &Levqor, cmd: JobCmd, as_json: bool) -> Result<()> {
             print(&v, as_json, |_| out.job_id.clone());
         }
         JobCmd::Status { job_id } => {
-            let j = l.queue.get(&operator(), &job_id)?.to_json();
+            let j = l.queue.get(&Principal::operator(), &job_id)?.to_json();
             print(&j, as_json, |j| {
                 serde_json::to_string_pretty(j).unwrap_or_default()
             });
@@ -70,7 +61,7 @@ pub fn run(l: &Levqor, cmd: JobCmd, as_json: bool) -> Result<()> {
             });
         }
         JobCmd::Cancel { job_id } => {
-            let j = l.queue.cancel(&operator(), &job_id)?.to_json();
+            let j = l.queue.cancel(&Principal::operator(), &job_id)?.to_json();
             print(&j, as_json, |j| {
                 format!(
                     "{} {}",

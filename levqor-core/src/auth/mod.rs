@@ -24,6 +24,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The local operator (CLI, maintenance): an admin that is no user. The
+    /// audit log records it as the system.
+    pub fn operator() -> Principal {
+        Principal {
+            user_id: String::new(),
+            role: Role::Admin,
+            key_id: None,
+        }
+    }
+
     /// Whether this principal may see a resource owned by `owner`.
     pub fn can_access(&self, owner: &str) -> bool {
         self.role == Role::Admin || self.user_id == owner
